@@ -1,0 +1,358 @@
+"""Turn the change from one entity document to the next into table operations.
+
+:func:`plan_entity_change` is pure: it compares the published document with the
+new one and returns the operations the platform must apply (create/alter/drop
+table, columns, indexes) plus the document to publish (with stable field ids
+assigned and removed fields retired). Checks that need the data (duplicates
+before a unique index, values a lossy conversion would change) are named in the
+plan and carried out by the platform before anything changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from formloom.engine.entities.model import EntityDoc, FieldDef, RetiredField
+from formloom.engine.errors import DocumentInvalid, Issue, pointer
+from formloom.engine.fields import Storage, field_types
+from formloom.engine.fields.conversion import Conversion, plan_conversion
+
+MAX_IDENTIFIER = 63
+
+
+@dataclass(frozen=True)
+class ColumnDef:
+    """A user column of an entity table."""
+
+    name: str
+    storage: Storage
+
+
+@dataclass(frozen=True)
+class PhysicalIndex:
+    """An index as it exists in the database."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool
+
+
+@dataclass(frozen=True)
+class CreateTable:
+    table: str
+    columns: tuple[ColumnDef, ...]
+
+
+@dataclass(frozen=True)
+class DropTable:
+    table: str
+
+
+@dataclass(frozen=True)
+class AddColumn:
+    table: str
+    column: ColumnDef
+
+
+@dataclass(frozen=True)
+class RenameColumn:
+    table: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class ConvertColumn:
+    """Change a column's storage; ``conversion.loss`` names values that would change."""
+
+    table: str
+    column: str
+    conversion: Conversion
+    field_path: str
+
+
+@dataclass(frozen=True)
+class DropColumn:
+    table: str
+    column: ColumnDef
+
+
+@dataclass(frozen=True)
+class CreateIndex:
+    table: str
+    index: PhysicalIndex
+    field_path: str
+
+
+@dataclass(frozen=True)
+class DropIndex:
+    table: str
+    index: PhysicalIndex
+
+
+Operation = (
+    CreateTable
+    | DropTable
+    | AddColumn
+    | RenameColumn
+    | ConvertColumn
+    | DropColumn
+    | CreateIndex
+    | DropIndex
+)
+
+
+@dataclass
+class EntityPlan:
+    """Operations in the order they must run, and the document to publish."""
+
+    operations: list[Operation] = field(default_factory=list)
+    document: EntityDoc | None = None
+
+    @property
+    def changes_tables(self) -> bool:
+        return bool(self.operations)
+
+
+def column_of(field_def: FieldDef) -> ColumnDef:
+    storage = field_types.get(field_def.type).storage(field_def.options)
+    return ColumnDef(field_def.name, storage)
+
+
+def physical_indexes(document: EntityDoc) -> dict[str, PhysicalIndex]:
+    """Every index the entity's table must have, by name."""
+    table = document.name
+    wanted: list[PhysicalIndex] = []
+    for f in document.fields:
+        if f.unique:
+            wanted.append(PhysicalIndex(_index_name("uq", table, f.name), (f.name,), True))
+        elif f.indexed or field_types.get(f.type).references(f.options):
+            wanted.append(PhysicalIndex(_index_name("ix", table, f.name), (f.name,), False))
+    for ix in document.indexes:
+        prefix = "uq" if ix.unique else "ix"
+        name = _index_name(prefix, table, ix.name)
+        wanted.append(PhysicalIndex(name, tuple(ix.fields), ix.unique))
+    return {ix.name: ix for ix in wanted}
+
+
+def _index_name(prefix: str, table: str, name: str) -> str:
+    full = f"{prefix}_{table}__{name}"
+    if len(full) <= MAX_IDENTIFIER:
+        return full
+    digest = hashlib.sha1(full.encode()).hexdigest()[:10]
+    return f"{full[: MAX_IDENTIFIER - 11]}_{digest}"
+
+
+def field_id(entity: str, name: str, version: int) -> str:
+    """A stable, deterministic id for a field first published in ``version``."""
+    return "fld_" + hashlib.sha1(f"{entity}:{name}:{version}".encode()).hexdigest()[:12]
+
+
+def plan_entity_change(
+    old: EntityDoc | None, new: EntityDoc, *, version: int, purge: bool = False
+) -> EntityPlan:
+    """Plan publishing ``new`` (as ``version``) over ``old`` (None: the table does not exist)."""
+    if old is None:
+        return _plan_create(new, version)
+    return _FieldMatcher(old, new, version=version, purge=purge).plan()
+
+
+def plan_entity_removal(old: EntityDoc, *, purge: bool) -> EntityPlan:
+    """Remove an entity: soft (table kept) unless ``purge``."""
+    return EntityPlan(operations=[DropTable(old.name)] if purge else [], document=old)
+
+
+def _plan_create(new: EntityDoc, version: int) -> EntityPlan:
+    fields = [_with_id(f, f.id or field_id(new.name, f.name, version)) for f in new.fields]
+    document = new.model_copy(update={"fields": fields, "retired_fields": []})
+    operations: list[Operation] = [CreateTable(new.name, tuple(column_of(f) for f in fields))]
+    for index in physical_indexes(document).values():
+        operations.append(CreateIndex(new.name, index, _index_path(document, index)))
+    return EntityPlan(operations=operations, document=document)
+
+
+def _with_id(f: FieldDef, id_: str) -> FieldDef:
+    return f.model_copy(update={"id": id_, "renamed_from": None})
+
+
+def _index_path(document: EntityDoc, index: PhysicalIndex) -> str:
+    for i, f in enumerate(document.fields):
+        if index.columns == (f.name,) and (f.unique or f.indexed):
+            return pointer("fields", i, "unique" if index.unique else "indexed")
+    for i, ix in enumerate(document.indexes):
+        if tuple(ix.fields) == index.columns:
+            return pointer("indexes", i)
+    return ""
+
+
+class _FieldMatcher:
+    """Matches the fields of two versions of an entity and derives the operations."""
+
+    def __init__(self, old: EntityDoc, new: EntityDoc, *, version: int, purge: bool) -> None:
+        self.old, self.new, self.version, self.purge = old, new, version, purge
+        self.table = old.name
+        self.issues: list[Issue] = []
+        self.renames: list[RenameColumn] = []
+        self.adds: list[AddColumn] = []
+        self.converts: list[ConvertColumn] = []
+        self.drops: list[DropColumn] = []
+        self.fields: list[FieldDef] = []
+        self.matched_old: set[str] = set()
+        self.restored: set[str] = set()
+
+    def plan(self) -> EntityPlan:
+        by_id = {f.id: f for f in self.old.fields if f.id}
+        by_name = {f.name: f for f in self.old.fields}
+        for i, f in enumerate(self.new.fields):
+            at = pointer("fields", i)
+            previous = (
+                (by_id.get(f.id) if f.id else None)
+                or (by_name.get(f.renamed_from) if f.renamed_from else None)
+                or by_name.get(f.name)
+            )
+            if f.renamed_from and previous is None:
+                self.issues.append(
+                    Issue(
+                        at + "/renamed_from",
+                        "unknown_field",
+                        f"field `{f.name}` is renamed from `{f.renamed_from}`, but the published "
+                        "entity has no such field",
+                    )
+                )
+                continue
+            if previous is None:
+                self._add_or_restore(f, at)
+            else:
+                self._match(previous, f, at)
+        retired = self._retire_unmatched()
+        if self.issues:
+            raise DocumentInvalid(self.issues)
+        document = self.new.model_copy(update={"fields": self.fields, "retired_fields": retired})
+        return EntityPlan(operations=self._ordered(document), document=document)
+
+    def _add_or_restore(self, f: FieldDef, at: str) -> None:
+        column = column_of(f)
+        retired = self.old.retired(f.name)
+        if retired is not None and not self.purge:
+            if column_of(retired.field).storage != column.storage:
+                self.issues.append(
+                    Issue(
+                        at + "/type",
+                        "retired_column",
+                        f"field `{f.name}` was removed earlier and its column still holds data "
+                        f"stored as {column_of(retired.field).storage.describe()}; add it back "
+                        f"with that type, or publish with purge to drop the old column first",
+                    )
+                )
+                return
+            self.restored.add(f.name)
+            self.fields.append(_with_id(f, retired.field.id or field_id(self.table, f.name, 0)))
+            return
+        self.adds.append(AddColumn(self.table, column))
+        self.fields.append(_with_id(f, f.id or field_id(self.table, f.name, self.version)))
+
+    def _match(self, previous: FieldDef, f: FieldDef, at: str) -> None:
+        self.matched_old.add(previous.name)
+        if previous.name != f.name:
+            retired = self.old.retired(f.name)
+            occupied = self.old.field(f.name) is not None and f.name not in self._renamed_away()
+            if retired is not None or occupied:
+                self.issues.append(
+                    Issue(
+                        at + "/name",
+                        "name_taken",
+                        f"cannot rename `{previous.name}` to `{f.name}`: a column named "
+                        f"`{f.name}` already exists; rename in two steps or purge the old field",
+                    )
+                )
+                return
+            self.renames.append(RenameColumn(self.table, previous.name, f.name))
+        conversion = plan_conversion(column_of(previous).storage, column_of(f).storage)
+        if not conversion.possible:
+            self.issues.append(
+                Issue(
+                    at + "/type",
+                    "unsupported_type_change",
+                    f"field `{f.name}`: changing type `{previous.type}` to `{f.type}` is not "
+                    f"supported: {conversion.reason}",
+                )
+            )
+            return
+        if conversion.changes_column:
+            self.converts.append(ConvertColumn(self.table, f.name, conversion, at + "/type"))
+        self.fields.append(_with_id(f, previous.id or field_id(self.table, f.name, 0)))
+
+    def _renamed_away(self) -> set[str]:
+        new_ids = {f.id for f in self.new.fields if f.id}
+        renamed_from = {f.renamed_from for f in self.new.fields if f.renamed_from}
+        return {
+            f.name
+            for f in self.old.fields
+            if (f.id in new_ids and self.new.field(f.name) is None) or f.name in renamed_from
+        }
+
+    def _retire_unmatched(self) -> list[RetiredField]:
+        retired: list[RetiredField] = []
+        for r in self.old.retired_fields:
+            if r.field.name in self.restored:
+                continue
+            if self.purge:
+                self.drops.append(DropColumn(self.table, column_of(r.field)))
+            else:
+                retired.append(r)
+        for f in self.old.fields:
+            if f.name in self.matched_old:
+                continue
+            if self.purge:
+                self.drops.append(DropColumn(self.table, column_of(f)))
+            else:
+                retired.append(RetiredField(field=f, removed_in_version=self.version))
+        return retired
+
+    def _ordered(self, document: EntityDoc) -> list[Operation]:
+        before = physical_indexes(self.old)
+        after = physical_indexes(document)
+        touched = {c.column for c in self.converts} | {d.column.name for d in self.drops}
+        drop_ix = [
+            ix
+            for name, ix in before.items()
+            if after.get(name) != ix
+            or touched & set(ix.columns)
+            or any(r.old in ix.columns for r in self.renames)
+        ]
+        dropped = {ix.name for ix in drop_ix}
+        create_ix = [ix for name, ix in after.items() if name in dropped or name not in before]
+        return [
+            *(DropIndex(self.table, ix) for ix in drop_ix),
+            *self.drops,
+            *_rename_order(self.renames),
+            *self.adds,
+            *self.converts,
+            *(CreateIndex(self.table, ix, _index_path(document, ix)) for ix in create_ix),
+        ]
+
+
+def _rename_order(renames: Iterable[RenameColumn]) -> list[RenameColumn]:
+    """Order renames so that a name is freed before another column takes it (no cycles allowed)."""
+    pending = list(renames)
+    ordered: list[RenameColumn] = []
+    while pending:
+        targets_in_use = {r.old for r in pending}
+        ready = [r for r in pending if r.new not in targets_in_use]
+        if not ready:
+            names = ", ".join(f"`{r.old}`→`{r.new}`" for r in pending)
+            raise DocumentInvalid(
+                [
+                    Issue(
+                        "/fields",
+                        "rename_cycle",
+                        f"renames {names} swap names; rename through a temporary name in two "
+                        "publishes",
+                    )
+                ]
+            )
+        ordered.extend(ready)
+        pending = [r for r in pending if r not in ready]
+    return ordered

@@ -1,0 +1,106 @@
+"""What happens to stored values when a field's storage changes.
+
+:func:`plan_conversion` compares two :class:`Storage` values and answers with a
+:class:`Conversion`: whether the change is possible at all, how values are
+transformed (an abstract transform the platform compiles to SQL per dialect)
+and, for lossy changes, which stored values would lose information (a
+``LossCheck`` the platform counts before anything is changed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from formloom.engine.fields.storage import Storage
+
+TransformKind = Literal["cast", "wrap_json_array", "first_json_element", "truncate", "round"]
+LossKind = Literal["longer_than", "fraction_beyond", "more_than_one_element"]
+
+
+@dataclass(frozen=True)
+class LossCheck:
+    """Stored values matching this check lose information; ``limit`` is a length or a scale."""
+
+    kind: LossKind
+    limit: int = 0
+
+    def describe(self) -> str:
+        return {
+            "longer_than": f"values longer than {self.limit} characters would be truncated",
+            "fraction_beyond": (
+                f"values with more than {self.limit} decimal places would be rounded"
+            ),
+            "more_than_one_element": "values with more than one choice would keep only the first",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How to move values from ``source`` storage to ``target`` storage.
+
+    ``possible`` is False when the platform cannot convert at all; ``reason``
+    then says what to do instead. ``loss`` is set for changes that may lose data.
+    """
+
+    source: Storage
+    target: Storage
+    possible: bool
+    transform: TransformKind = "cast"
+    loss: LossCheck | None = None
+    reason: str = ""
+
+    @property
+    def changes_column(self) -> bool:
+        return self.source != self.target
+
+
+_NUMERIC = ("integer", "decimal")
+_TEXTUAL = ("string", "text")
+
+
+def plan_conversion(source: Storage, target: Storage) -> Conversion:
+    """Decide how (and whether) values stored as ``source`` become ``target``."""
+    if source == target:
+        return Conversion(source, target, possible=True)
+    if source.references or target.references:
+        return _impossible(source, target, "a lookup cannot change its type or target entity")
+    s, t = source.kind, target.kind
+    if s in _TEXTUAL and t == "text":
+        return Conversion(source, target, possible=True)
+    if s in _TEXTUAL and t == "string":
+        assert target.length is not None
+        if s == "string" and source.length is not None and source.length <= target.length:
+            return Conversion(source, target, possible=True)
+        return Conversion(source, target, True, "truncate", LossCheck("longer_than", target.length))
+    if s in _NUMERIC and t in _TEXTUAL:
+        return Conversion(source, target, possible=True)
+    if s == "integer" and t == "decimal":
+        return Conversion(source, target, possible=True)
+    if s == "decimal" and t in _NUMERIC:
+        scale = target.scale or 0
+        if t == "decimal" and (source.scale or 0) <= scale:
+            return Conversion(source, target, possible=True)
+        return Conversion(source, target, True, "round", LossCheck("fraction_beyond", scale))
+    if s == "string" and t == "json":
+        return Conversion(source, target, True, "wrap_json_array")
+    if s == "json" and t == "string":
+        return Conversion(
+            source, target, True, "first_json_element", LossCheck("more_than_one_element")
+        )
+    if s == "date" and t == "datetime":
+        return Conversion(source, target, possible=True)
+    return _impossible(
+        source,
+        target,
+        f"values stored as {source.describe()} cannot be converted to {target.describe()}",
+    )
+
+
+def _impossible(source: Storage, target: Storage, why: str) -> Conversion:
+    return Conversion(
+        source,
+        target,
+        possible=False,
+        reason=f"{why}; add a new field, copy the data over, then remove the old field",
+    )

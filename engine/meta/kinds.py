@@ -1,0 +1,151 @@
+"""Metadata document kinds and the generic validation pipeline they share.
+
+A kind is one registered class: its pydantic model, the JSON Schema generated
+from it (the published meta-schema), its chain of version upgrades and its
+semantic checks. :meth:`DocumentKind.validate` runs the whole pipeline on raw
+JSON and reports *every* problem as an :class:`~formloom.engine.errors.Issue`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+import jsonschema
+from pydantic import BaseModel, ValidationError
+
+from formloom.engine.errors import DocumentInvalid, Issue, pointer
+from formloom.engine.names import API_NAME_PATTERN, api_name_problem
+from formloom.engine.registry import Registry
+
+M = TypeVar("M", bound=BaseModel)
+Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What semantic checks may know about the environment a document is published into.
+
+    ``published`` maps kind → document name → the published body (as a dict).
+    ``pending`` holds documents published in the same batch.
+    """
+
+    published: Mapping[str, Mapping[str, dict[str, Any]]] = field(default_factory=dict)
+    pending: Mapping[str, Mapping[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def exists(self, kind: str, name: str) -> bool:
+        return name in self.published.get(kind, {}) or name in self.pending.get(kind, {})
+
+
+class DocumentKind(ABC, Generic[M]):
+    """One kind of metadata document (entity, layout, flow, …)."""
+
+    name: ClassVar[str]
+    model: type[M]
+    #: The schema_version documents of this kind are written in today.
+    current_version: ClassVar[int] = 1
+    #: upgrades[n] turns a version-n document into a version-(n+1) one (pure functions).
+    upgrades: ClassVar[Mapping[int, Upgrade]] = {}
+
+    def json_schema(self) -> dict[str, Any]:
+        """The meta-schema that raw documents of this kind are validated against."""
+        schema = self.model.model_json_schema()
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://formloom.dev/schemas/{self.name}.schema.json"
+        return schema
+
+    @abstractmethod
+    def check(self, document: M, context: CheckContext) -> list[Issue]:
+        """Semantic checks beyond the JSON Schema (references, uniqueness, limits)."""
+
+    def document_name(self, document: M) -> str:
+        name = getattr(document, "name", None)
+        assert isinstance(name, str), f"documents of kind {self.name} must have a name"
+        return name
+
+    def upgrade(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Bring a raw document up to ``current_version`` through the upgrade chain."""
+        version = raw.get("schema_version", self.current_version)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise DocumentInvalid(
+                [Issue("/schema_version", "type", "schema_version must be a positive integer")]
+            )
+        if version > self.current_version:
+            raise DocumentInvalid(
+                [
+                    Issue(
+                        "/schema_version",
+                        "too_new",
+                        f"schema_version {version} is newer than this formloom understands "
+                        f"({self.current_version}); upgrade formloom",
+                    )
+                ]
+            )
+        document = dict(raw)
+        while version < self.current_version:
+            document = self.upgrades[version](document)
+            version += 1
+            document["schema_version"] = version
+        document["schema_version"] = version
+        return document
+
+    def validate(self, raw: Any, context: CheckContext | None = None) -> M:
+        """Upgrade, schema-check, parse and semantically check a raw document."""
+        if not isinstance(raw, dict):
+            raise DocumentInvalid([Issue("", "type", f"a {self.name} document must be an object")])
+        document = self.upgrade(raw)
+        issues = schema_issues(self.json_schema(), document)
+        if issues:
+            raise DocumentInvalid(issues)
+        try:
+            parsed = self.model.model_validate(document)
+        except ValidationError as exc:
+            raise DocumentInvalid(pydantic_issues(exc)) from None
+        issues = self.check(parsed, context or CheckContext())
+        if issues:
+            raise DocumentInvalid(issues)
+        return parsed
+
+
+document_kinds: Registry[DocumentKind[Any]] = Registry("document kind")
+
+
+def schema_issues(schema: dict[str, Any], document: Any) -> list[Issue]:
+    """Every JSON Schema violation of ``document``, as issues with JSON pointers."""
+    validator = jsonschema.Draft202012Validator(schema)
+    issues = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path)):
+        issues.extend(_issues_from(error))
+    return issues
+
+
+def _issues_from(error: jsonschema.ValidationError) -> list[Issue]:
+    if error.validator in ("allOf", "anyOf", "oneOf") and error.context:
+        out: list[Issue] = []
+        for sub in error.context:
+            out.extend(_issues_from(sub))
+        return out
+    path = pointer(*error.absolute_path)
+    code = str(error.validator)
+    message = error.message
+    if code == "pattern" and error.validator_value == API_NAME_PATTERN:
+        message = api_name_problem(str(error.instance), what="name") or message
+    elif code == "additionalProperties":
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        allowed = sorted(schema.get("properties", {}))
+        message = f"{error.message}; allowed properties: {', '.join(allowed)}"
+    elif code == "enum":
+        allowed = [str(v) for v in cast(list[Any], error.validator_value)]
+        close = difflib.get_close_matches(str(error.instance), allowed, n=1)
+        hint = f" (did you mean `{close[0]}`?)" if close else ""
+        message = f"`{error.instance}` is not allowed here{hint}; allowed: {', '.join(allowed)}"
+    elif code == "required":
+        message = f"{error.message} (missing here)"
+    return [Issue(path, code, message)]
+
+
+def pydantic_issues(exc: ValidationError) -> list[Issue]:
+    return [Issue(pointer(*e["loc"]), e["type"], e["msg"]) for e in exc.errors()]

@@ -1,0 +1,25 @@
+"""${message}
+
+Revision ID: ${up_revision}
+Revises: ${down_revision | comma,n}
+Create Date: ${create_date}
+"""
+
+from alembic import context, op
+import sqlalchemy as sa
+${imports if imports else ""}
+
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = ${repr(branch_labels)}
+depends_on = ${repr(depends_on)}
+
+
+def upgrade() -> None:
+    schema = context.config.attributes.get("platform_schema")
+    ${upgrades if upgrades else "pass"}
+
+
+def downgrade() -> None:
+    schema = context.config.attributes.get("platform_schema")
+    ${downgrades if downgrades else "pass"}

@@ -1,0 +1,128 @@
+"""Database access: one engine per workspace, one namespace per environment.
+
+PostgreSQL: the platform tables live in schema ``<namespace>``, each
+environment in schema ``<namespace>_<env>``. SQLite: the platform tables live in
+the main file, each environment in its own file, attached to the connection as
+``env_<env>`` for the duration of a transaction. The same SQLAlchemy tables serve
+both through ``schema_translate_map`` (placeholders ``platform`` and ``env``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from formloom.platform.settings import Settings
+from formloom.platform.tables import ENV, PLATFORM
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Workspace:
+    """A formloom workspace: the database engine and the naming of its namespaces."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = make_url(settings.database_url)
+        self.dialect = self.url.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database `{self.dialect}`: use SQLite or PostgreSQL")
+        if self.is_sqlite:
+            database = self.url.database
+            if not database or database == ":memory:":
+                raise ValueError("SQLite needs a database file (environments are separate files)")
+            self.sqlite_path = Path(database).resolve()
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = _create_engine(settings.database_url, sqlite=self.is_sqlite)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def platform_schema(self) -> str | None:
+        return None if self.is_sqlite else self.settings.namespace
+
+    def env_schema(self, env: str) -> str:
+        """The schema name an environment's tables are qualified with."""
+        if self.is_sqlite:
+            return f"env_{env}"
+        return f"{self.settings.namespace}_{env}"
+
+    def env_file(self, env: str) -> Path:
+        """The SQLite file holding an environment."""
+        return self.sqlite_path.with_name(f"{self.sqlite_path.stem}.env.{env}.sqlite")
+
+    def translate_map(self, env: str | None) -> dict[str | None, str | None]:
+        mapping: dict[str | None, str | None] = {PLATFORM: self.platform_schema}
+        if env is not None:
+            mapping[ENV] = self.env_schema(env)
+        return mapping
+
+    @contextmanager
+    def begin(self, env: str | None = None, *, readonly: bool = False) -> Iterator[Connection]:
+        """A connection in a transaction; ``env`` makes that environment's tables reachable.
+
+        On SQLite a writing transaction starts with ``BEGIN IMMEDIATE`` (one writer at
+        a time, no lock-upgrade deadlocks); ``readonly`` uses a deferred ``BEGIN``.
+        """
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                self._attach(conn, env)
+            conn.execution_options(
+                schema_translate_map=self.translate_map(env),
+                formloom_readonly=readonly,
+            )
+            with conn.begin():
+                yield conn
+
+    def _attach(self, conn: Connection, env: str | None) -> None:
+        """Attach exactly the environment's file (outside any transaction, as SQLite requires)."""
+        raw = conn.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        attached = {row[1] for row in raw.execute("PRAGMA database_list")} - {"main", "temp"}
+        wanted = {self.env_schema(env)} if env else set()
+        for alias in attached - wanted:
+            raw.execute(f'DETACH DATABASE "{alias}"')
+        if env and self.env_schema(env) not in attached:
+            raw.execute(
+                f'ATTACH DATABASE ? AS "{self.env_schema(env)}"', (str(self.env_file(env)),)
+            )
+            raw.execute(f'PRAGMA "{self.env_schema(env)}".journal_mode=WAL')
+
+    def ensure_platform_namespace(self) -> None:
+        """Create the PostgreSQL schema of the platform tables (SQLite: nothing to do)."""
+        if not self.is_sqlite:
+            with self.engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.settings.namespace}"'))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _create_engine(url: str, *, sqlite: bool) -> Engine:
+    if not sqlite:
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # The pysqlite recipe: let SQLAlchemy (not the driver) emit BEGIN, so DDL is
+        # transactional and rolls back with everything else.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        readonly = conn.get_execution_options().get("formloom_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine

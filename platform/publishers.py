@@ -1,0 +1,94 @@
+"""What publishing a document of each kind does besides storing it.
+
+Most kinds only store a new version; the `entity` kind also creates or alters
+its table. Later issues register publishers for their own kinds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from formloom.engine.entities import EntityDoc
+from formloom.engine.entities.changes import plan_entity_change, plan_entity_removal
+from formloom.engine.errors import Issue
+from formloom.engine.fields import field_types
+from formloom.engine.meta import CheckContext
+from formloom.platform.schema_sync import SchemaSync
+
+
+@dataclass
+class PublishSession:
+    """One publishing transaction: the schema synchroniser and what is published so far."""
+
+    sync: SchemaSync
+    context: CheckContext
+    purge: bool = False
+    issues: list[Issue] = field(default_factory=list)
+
+
+class KindPublisher:
+    """Side effects of publishing documents of one kind; the default has none."""
+
+    def publish(
+        self, session: PublishSession, old: dict[str, Any] | None, document: BaseModel, version: int
+    ) -> dict[str, Any]:
+        """Carry out the change and return the body to store as the new version."""
+        return document.model_dump(mode="json", exclude_none=True)
+
+    def removal_issues(self, session: PublishSession, name: str) -> list[Issue]:
+        """Why the document cannot be removed (e.g. other documents point at it)."""
+        return []
+
+    def remove(self, session: PublishSession, old: dict[str, Any]) -> None:
+        """Carry out a removal (soft unless ``session.purge``)."""
+
+
+class EntityPublisher(KindPublisher):
+    """Entities become tables: publishing creates or alters them in the same transaction."""
+
+    def publish(
+        self, session: PublishSession, old: dict[str, Any] | None, document: BaseModel, version: int
+    ) -> dict[str, Any]:
+        assert isinstance(document, EntityDoc)
+        previous = EntityDoc.model_validate(old) if old is not None else None
+        plan = plan_entity_change(previous, document, version=version, purge=session.purge)
+        session.sync.apply(plan)
+        assert plan.document is not None
+        return plan.document.model_dump(mode="json", exclude_none=True)
+
+    def removal_issues(self, session: PublishSession, name: str) -> list[Issue]:
+        issues = []
+        for other_name, body in session.context.published.get("entity", {}).items():
+            if other_name == name:
+                continue
+            for f in body.get("fields", []):
+                field_type = field_types.get(f["type"])
+                if field_type.references(f.get("options", {})) == name:
+                    issues.append(
+                        Issue(
+                            "",
+                            "referenced",
+                            f"entity `{name}` is looked up by `{other_name}.{f['name']}`; "
+                            "remove or change that field first",
+                        )
+                    )
+        return issues
+
+    def remove(self, session: PublishSession, old: dict[str, Any]) -> None:
+        plan = plan_entity_removal(EntityDoc.model_validate(old), purge=session.purge)
+        session.sync.apply(plan)
+
+
+_publishers: dict[str, KindPublisher] = {"entity": EntityPublisher()}
+_default = KindPublisher()
+
+
+def publisher_for(kind: str) -> KindPublisher:
+    return _publishers.get(kind, _default)
+
+
+def register_publisher(kind: str, publisher: KindPublisher) -> None:
+    _publishers[kind] = publisher

@@ -1,0 +1,252 @@
+"""Apply an entity plan to the database with Alembic operations.
+
+Runs inside the caller's transaction (the same one that writes the metadata),
+so a failure anywhere leaves tables and metadata exactly as they were. Checks
+that need data run just before their operation: duplicates block a unique
+index, and values a lossy conversion would change block it unless forced. All
+such problems are collected and reported together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    MetaData,
+    Table,
+    and_,
+    case,
+    cast,
+    func,
+    select,
+)
+from sqlalchemy import (
+    column as sa_column,
+)
+
+from formloom.engine.entities.changes import (
+    AddColumn,
+    ColumnDef,
+    ConvertColumn,
+    CreateIndex,
+    CreateTable,
+    DropColumn,
+    DropIndex,
+    DropTable,
+    EntityPlan,
+    Operation,
+    RenameColumn,
+)
+from formloom.engine.errors import Issue
+from formloom.engine.fields.conversion import Conversion, LossCheck
+from formloom.platform.column_types import sql_type
+from formloom.platform.database import Workspace
+from formloom.platform.entity_tables import fk_name, system_columns, user_column
+
+#: Called after every operation; tests use it to inject failures between DDL steps.
+Observer = Callable[[Operation], None]
+MAX_LISTED = 10
+
+
+@dataclass
+class SchemaSync:
+    """Carries out entity plans on one connection, for one environment."""
+
+    conn: Connection
+    workspace: Workspace
+    env: str
+    force: bool = False
+    observer: Observer | None = None
+    issues: list[Issue] = field(default_factory=list)
+    _deferred_fks: list[tuple[str, ColumnDef]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.schema = self.workspace.env_schema(self.env)
+        self.sqlite = self.workspace.is_sqlite
+        self.ops = Operations(MigrationContext.configure(self.conn))
+
+    def apply(self, plan: EntityPlan) -> None:
+        for operation in plan.operations:
+            getattr(self, "_" + type(operation).__name__)(operation)
+            if self.observer is not None:
+                self.observer(operation)
+
+    def finish(self) -> None:
+        """Create foreign keys deferred to the end of the batch (PostgreSQL), then report."""
+        for table, column in self._deferred_fks:
+            assert column.storage.references is not None
+            self.ops.create_foreign_key(
+                fk_name(column),
+                table,
+                column.storage.references,
+                [column.name],
+                ["id"],
+                source_schema=self.schema,
+                referent_schema=self.schema,
+            )
+        self._deferred_fks.clear()
+
+    def _column(self, table: str, column: ColumnDef) -> Column[object]:
+        """SQLite declares foreign keys inline; PostgreSQL adds them at the end of the batch."""
+        if column.storage.references and not self.sqlite:
+            self._deferred_fks.append((table, column))
+            return user_column(
+                ColumnDef(column.name, column.storage.__class__(kind=column.storage.kind))
+            )
+        return user_column(column, schema=None)
+
+    def _CreateTable(self, op: CreateTable) -> None:
+        columns = [self._column(op.table, c) for c in op.columns]
+        self.ops.create_table(op.table, *system_columns(), *columns, schema=self.schema)
+
+    def _DropTable(self, op: DropTable) -> None:
+        self.ops.drop_table(op.table, schema=self.schema)
+
+    def _AddColumn(self, op: AddColumn) -> None:
+        self.ops.add_column(op.table, self._column(op.table, op.column), schema=self.schema)
+
+    def _RenameColumn(self, op: RenameColumn) -> None:
+        self.ops.alter_column(op.table, op.old, new_column_name=op.new, schema=self.schema)
+
+    def _DropColumn(self, op: DropColumn) -> None:
+        if self.sqlite and op.column.storage.references:
+            # SQLite cannot drop a column that takes part in a foreign key: rebuild the table.
+            with self.ops.batch_alter_table(op.table, schema=self.schema) as batch:
+                batch.drop_column(op.column.name)
+            return
+        self.ops.drop_column(op.table, op.column.name, schema=self.schema)
+
+    def _CreateIndex(self, op: CreateIndex) -> None:
+        index = op.index
+        if index.unique and not self._no_duplicates(op):
+            return
+        self.ops.create_index(
+            index.name, op.table, list(index.columns), unique=index.unique, schema=self.schema
+        )
+
+    def _DropIndex(self, op: DropIndex) -> None:
+        self.ops.drop_index(op.index.name, table_name=op.table, schema=self.schema)
+
+    def _ConvertColumn(self, op: ConvertColumn) -> None:
+        conversion = op.conversion
+        table = self._reflect(op.table, op.column, conversion)
+        if conversion.loss is not None and not self._loss_accepted(op, table, conversion.loss):
+            return
+        target = sql_type(conversion.target)
+        expression = _converted(
+            sa_column(op.column, sql_type(conversion.source)), conversion, sqlite=self.sqlite
+        )
+        if not self.sqlite:
+            using = expression.compile(
+                dialect=self.conn.dialect, compile_kwargs={"literal_binds": True}
+            )
+            self.ops.alter_column(
+                op.table,
+                op.column,
+                type_=target,
+                schema=self.schema,
+                postgresql_using=str(using),
+            )
+            return
+        # SQLite: copy into a new column, then swap names (no table rebuild).
+        scratch = f"fl_new_{op.column}"[:63]
+        self.ops.add_column(op.table, Column(scratch, target, nullable=True), schema=self.schema)
+        self.conn.execute(table.update().values({scratch: expression}))
+        self.ops.drop_column(op.table, op.column, schema=self.schema)
+        self.ops.alter_column(op.table, scratch, new_column_name=op.column, schema=self.schema)
+
+    def _reflect(self, table_name: str, column_name: str, conversion: Conversion) -> Table:
+        return Table(
+            table_name,
+            MetaData(),
+            Column(column_name, sql_type(conversion.source)),
+            Column(f"fl_new_{column_name}"[:63], sql_type(conversion.target)),
+            schema=self.schema,
+        )
+
+    def _loss_accepted(self, op: ConvertColumn, table: Table, loss: LossCheck) -> bool:
+        column = table.c[op.column]
+        condition = _loss_condition(column, loss, sqlite=self.sqlite)
+        affected = self.conn.execute(
+            select(func.count()).select_from(table).where(and_(column.is_not(None), condition))
+        ).scalar_one()
+        if affected == 0 or self.force:
+            return True
+        self.issues.append(
+            Issue(
+                op.field_path,
+                "lossy_type_change",
+                f"changing `{op.table}.{op.column}` to {op.conversion.target.describe()} would "
+                f"change {affected} row(s): {loss.describe()}; fix those rows first or publish "
+                "with force to accept the loss",
+            )
+        )
+        return False
+
+    def _no_duplicates(self, op: CreateIndex) -> bool:
+        table = Table(
+            op.table, MetaData(), *(Column(c) for c in op.index.columns), schema=self.schema
+        )
+        columns = [table.c[c] for c in op.index.columns]
+        query = (
+            select(*columns, func.count().label("n"))
+            .where(and_(*(c.is_not(None) for c in columns)))
+            .group_by(*columns)
+            .having(func.count() > 1)
+            .order_by(func.count().desc())
+            .limit(MAX_LISTED)
+        )
+        duplicates = self.conn.execute(query).all()
+        if not duplicates:
+            return True
+        listed = ", ".join(
+            f"{' / '.join(repr(v) for v in row[:-1])} ({row[-1]} rows)" for row in duplicates
+        )
+        self.issues.append(
+            Issue(
+                op.field_path,
+                "duplicate_values",
+                f"cannot make {', '.join(op.index.columns)} of `{op.table}` unique: these values "
+                f"appear more than once: {listed}; merge or correct those records first",
+            )
+        )
+        return False
+
+
+def _loss_condition(
+    column: ColumnElement[object], loss: LossCheck, *, sqlite: bool
+) -> ColumnElement[bool]:
+    if loss.kind == "longer_than":
+        length = func.length if sqlite else func.char_length
+        return length(column) > loss.limit
+    if loss.kind == "fraction_beyond":
+        return column != func.round(column, loss.limit)
+    return func.json_array_length(column) > 1
+
+
+def _converted(
+    column: ColumnElement[object], conversion: Conversion, *, sqlite: bool
+) -> ColumnElement[object]:
+    """The SQL expression computing the new value from the old one."""
+    transform = conversion.transform
+    target = sql_type(conversion.target)
+    if transform == "truncate":
+        return cast(func.substr(column, 1, conversion.target.length), target)
+    if transform == "round":
+        return cast(func.round(column, conversion.target.scale or 0), target)
+    if transform == "wrap_json_array":
+        wrapped = func.json_array(column) if sqlite else func.json_build_array(column)
+        return case((column.is_(None), None), else_=wrapped)
+    if transform == "first_json_element":
+        if sqlite:
+            return func.json_extract(column, "$[0]")
+        return column.op("->>")(0)
+    if sqlite and conversion.source.kind == "date" and conversion.target.kind == "datetime":
+        return column.op("||")(" 00:00:00.000000")
+    return cast(column, target)
