@@ -1,0 +1,41 @@
+"""HTTP routes for environments: ``/api/environments``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from formloom.platform import environments
+from formloom.platform.deps import WorkspaceDep
+
+router = APIRouter(prefix="/api/environments", tags=["environments"])
+
+
+class EnvironmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=100, examples=["sandbox_1"])
+    description: str = Field(default="", max_length=500)
+
+
+@router.get("")
+def list_environments(workspace: WorkspaceDep) -> list[dict[str, str]]:
+    return [e.as_dict() for e in environments.list_environments(workspace)]
+
+
+@router.post("", status_code=201)
+def create_environment(body: EnvironmentCreate, workspace: WorkspaceDep) -> dict[str, str]:
+    created = environments.create_environment(workspace, body.name, description=body.description)
+    return created.as_dict()
+
+
+@router.get("/{name}")
+def get_environment(name: str, workspace: WorkspaceDep) -> dict[str, str]:
+    environments.require_environment(workspace, name)
+    return next(e.as_dict() for e in environments.list_environments(workspace) if e.name == name)
+
+
+@router.delete("/{name}", status_code=204)
+def drop_environment(name: str, workspace: WorkspaceDep) -> Response:
+    environments.drop_environment(workspace, name)
+    return Response(status_code=204)

@@ -1,0 +1,303 @@
+"""The ``formloom`` command line.
+
+Exit codes: 0 success, 1 invalid documents (every problem printed as
+``file: JSON pointer: message``), 2 usage errors (bad options, unknown
+environment, kind or document).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from formloom.engine.errors import DocumentInvalid, Issue
+from formloom.engine.meta import CheckContext, document_kinds
+from formloom.platform import environments
+from formloom.platform.database import Workspace
+from formloom.platform.errors import Invalid, PlatformError
+from formloom.platform.metastore import BatchInvalid, MetaStore, PublishOptions, SourceDocument
+from formloom.platform.settings import Settings
+
+APP_FACTORY = "formloom.designer_api.app:create_app"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _workspace(ctx: click.Context) -> Workspace:
+    settings: Settings = ctx.obj["settings"]
+    workspace = Workspace(settings)
+    environments.initialise_workspace(workspace)
+    ctx.call_on_close(workspace.dispose)
+    return workspace
+
+
+def _handles_errors(func: F) -> F:
+    """Turn platform errors into messages and exit codes instead of tracebacks."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BatchInvalid as exc:
+            for source, issues in exc.failures.items():
+                _print_issues(source, issues)
+            sys.exit(1)
+        except Invalid as exc:
+            _print_issues("", exc.issues or [Issue("", exc.code, exc.message)])
+            sys.exit(1)
+        except PlatformError as exc:
+            _fail(exc.message, 2)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_issues(source: str, issues: list[Issue]) -> None:
+    for issue in issues:
+        prefix = f"{source}: " if source else ""
+        click.echo(f"{prefix}{issue.path or '/'}: {issue.message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data folder (default: $FORMLOOM_DATA_DIR or ./var).",
+)
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None) -> None:
+    """formloom: a no-code CRM builder. Metadata in, working apps out.
+
+    The database is $FORMLOOM_DATABASE_URL, or an SQLite file in the data folder.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = Settings.from_environment(data_dir=data_dir)
+
+
+@main.command()
+@click.pass_context
+@_handles_errors
+def init(ctx: click.Context) -> None:
+    """Create the data folder, migrate the platform tables and the production environment."""
+    settings: Settings = ctx.obj["settings"]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _workspace(ctx)
+    click.echo(f"formloom is ready: database {_safe_url(settings.database_url)}")
+    click.echo(f"data folder: {settings.data_dir}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    type=int,
+    default=lambda: int(os.environ.get("PORT", "8000")),
+    show_default="$PORT or 8000",
+    help="Port to listen on.",
+)
+@click.option("--reload", is_flag=True, help="Restart when the code changes (development).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, reload: bool) -> None:
+    """Serve the platform over HTTP (on SQLite a job worker runs in-process)."""
+    import uvicorn
+
+    settings: Settings = ctx.obj["settings"]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["FORMLOOM_DATA_DIR"] = str(settings.data_dir)
+    click.echo(f"formloom serving on http://{host}:{port} (API docs at /docs)")
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=reload)
+
+
+# -- environments --------------------------------------------------------------------------
+
+
+@main.group()
+def env() -> None:
+    """List, create and drop environments (production and sandboxes)."""
+
+
+@env.command("list")
+@click.pass_context
+@_handles_errors
+def env_list(ctx: click.Context) -> None:
+    """List environments."""
+    for info in environments.list_environments(_workspace(ctx)):
+        click.echo(f"{info.name}\t{info.created_at:%Y-%m-%d %H:%M}\t{info.description}")
+
+
+@env.command("create")
+@click.argument("name")
+@click.option("--description", default="", help="What the environment is for.")
+@click.pass_context
+@_handles_errors
+def env_create(ctx: click.Context, name: str, description: str) -> None:
+    """Create an environment named NAME (a slug such as sandbox_1)."""
+    environments.create_environment(_workspace(ctx), name, description=description)
+    click.echo(f"created environment {name}")
+
+
+@env.command("drop")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+@_handles_errors
+def env_drop(ctx: click.Context, name: str, yes: bool) -> None:
+    """Drop environment NAME with all its data (production cannot be dropped)."""
+    if not yes:
+        click.confirm(f"Drop environment {name} and all its data?", abort=True)
+    environments.drop_environment(_workspace(ctx), name)
+    click.echo(f"dropped environment {name}")
+
+
+# -- metadata ------------------------------------------------------------------------------
+
+
+@main.group()
+def meta() -> None:
+    """Validate, apply, export and inspect metadata documents."""
+
+
+@meta.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--env", "env_name", default=None, help="Also check references against ENV.")
+@click.pass_context
+@_handles_errors
+def meta_validate(ctx: click.Context, paths: tuple[Path, ...], env_name: str | None) -> None:
+    """Validate metadata files (or folders of them) without publishing anything."""
+    documents = list(_read_documents(paths))
+    published: dict[str, Any] = {}
+    if env_name:
+        published = MetaStore(_workspace(ctx)).published(env_name)
+    pending: dict[str, dict[str, Any]] = {}
+    for doc in documents:
+        if isinstance(doc.body, dict) and isinstance(doc.body.get("name"), str):
+            pending.setdefault(doc.kind, {})[doc.body["name"]] = doc.body
+    context = CheckContext(published=published, pending=pending)
+    failures: dict[str, list[Issue]] = {}
+    for doc in documents:
+        try:
+            document_kinds.get(doc.kind).validate(doc.body, context)
+        except DocumentInvalid as exc:
+            failures[doc.source] = exc.issues
+    if failures:
+        raise BatchInvalid(failures)
+    click.echo(f"{len(documents)} document(s) valid")
+
+
+@meta.command("apply")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--env", "env_name", required=True, help="Environment to publish into.")
+@click.option("--force", is_flag=True, help="Accept type changes that lose data.")
+@click.option("--purge", is_flag=True, help="Drop removed fields' columns for good.")
+@click.option("--comment", default="", help="A note stored with the new versions.")
+@click.pass_context
+@_handles_errors
+def meta_apply(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    env_name: str,
+    force: bool,
+    purge: bool,
+    comment: str,
+) -> None:
+    """Validate and publish metadata files or folders into ENV, all or nothing."""
+    documents = list(_read_documents(paths))
+    store = MetaStore(_workspace(ctx))
+    options = PublishOptions(force=force, purge=purge, comment=comment, actor="cli")
+    for result in store.apply(env_name, documents, options):
+        state = f"version {result.version}" if result.changed else "unchanged"
+        click.echo(f"{result.kind} {result.name}: {state}")
+
+
+@meta.command("export")
+@click.option("--env", "env_name", required=True, help="Environment to export.")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+@_handles_errors
+def meta_export(ctx: click.Context, env_name: str, directory: Path) -> None:
+    """Write every published document of ENV to DIRECTORY/<kind>/<name>.json."""
+    store = MetaStore(_workspace(ctx))
+    count = 0
+    for kind, documents in store.published(env_name).items():
+        folder = directory / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, body in sorted(documents.items()):
+            text = json.dumps({"kind": kind, **body}, ensure_ascii=False, indent=2)
+            (folder / f"{name}.json").write_text(text + "\n", encoding="utf-8")
+            count += 1
+    click.echo(f"exported {count} document(s) to {directory}")
+
+
+@meta.command("history")
+@click.argument("kind")
+@click.argument("name")
+@click.option("--env", "env_name", required=True, help="Environment to read.")
+@click.pass_context
+@_handles_errors
+def meta_history(ctx: click.Context, kind: str, name: str, env_name: str) -> None:
+    """List the published versions of document KIND NAME."""
+    for v in MetaStore(_workspace(ctx)).versions(env_name, kind, name):
+        who = v["published_by"] or "-"
+        click.echo(f"{v['version']}\t{v['action']}\t{v['published_at']}\t{who}\t{v['comment']}")
+
+
+@meta.command("schemas")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def meta_schemas(directory: Path) -> None:
+    """Write the meta-schema of every document kind to DIRECTORY/<kind>.schema.json."""
+    for kind, text in render_schemas().items():
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"{kind}.schema.json").write_text(text, encoding="utf-8")
+    click.echo(f"wrote {len(document_kinds.names())} schema(s) to {directory}")
+
+
+def render_schemas() -> dict[str, str]:
+    """The meta-schemas as they are written to ``docs/schemas``."""
+    return {
+        kind.name: json.dumps(kind.json_schema(), ensure_ascii=False, indent=2) + "\n"
+        for kind in document_kinds
+    }
+
+
+def _read_documents(paths: tuple[Path, ...]) -> Iterator[SourceDocument]:
+    """Documents from files and folders (``*.json``, recursively, in name order)."""
+    for path in paths:
+        files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
+        for file in files:
+            yield _read_document(file)
+
+
+def _read_document(file: Path) -> SourceDocument:
+    """A document's kind is its ``kind`` property, else the name of its folder."""
+    source = str(file)
+    try:
+        body = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BatchInvalid({source: [Issue("", "json", f"not valid JSON: {exc}")]}) from None
+    kind = body.pop("kind", None) if isinstance(body, dict) else None
+    if kind is None and file.parent.name in document_kinds:
+        kind = file.parent.name
+    if not isinstance(kind, str) or kind not in document_kinds:
+        message = (
+            f'cannot tell the document kind: add "kind": one of {document_kinds.names()}, '
+            "or put the file in a folder named after its kind"
+        )
+        raise BatchInvalid({source: [Issue("/kind", "unknown_kind", message)]})
+    return SourceDocument(kind=kind, body=body, source=source)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

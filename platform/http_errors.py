@@ -1,0 +1,59 @@
+"""Map domain errors to RFC 9457 problem+json responses with ``errors: [{path, code, message}]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from formloom.engine.errors import DocumentInvalid, EngineError, Issue, pointer
+from formloom.platform.errors import PlatformError
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, code: str, issues: list[Issue]) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://formloom.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "errors": [i.as_dict() for i in issues],
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PlatformError)
+    async def _platform(_: Request, exc: PlatformError) -> JSONResponse:
+        issues = exc.issues or [Issue("", exc.code, exc.message)]
+        return problem(exc.status, type(exc).__name__, exc.message, exc.code, issues)
+
+    @app.exception_handler(DocumentInvalid)
+    async def _document(_: Request, exc: DocumentInvalid) -> JSONResponse:
+        return problem(422, "DocumentInvalid", str(exc), "invalid", exc.issues)
+
+    @app.exception_handler(EngineError)
+    async def _engine(_: Request, exc: EngineError) -> JSONResponse:
+        return problem(
+            422, type(exc).__name__, str(exc), "invalid", [Issue("", "invalid", str(exc))]
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = [
+            Issue(pointer(*e["loc"]), e["type"], f"{'.'.join(map(str, e['loc']))}: {e['msg']}")
+            for e in exc.errors()
+        ]
+        return problem(422, "RequestInvalid", "the request is not valid", "invalid", issues)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        return problem(
+            exc.status_code, "HTTPError", detail, "http_error", [Issue("", "http", detail)]
+        )
