@@ -29,7 +29,9 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy platform engine designer_api migrations
+	rm -rf build/typecheck && mkdir -p build/typecheck/formloom
+	for d in platform engine designer_api apps migrations; do ln -s ../../../$$d build/typecheck/formloom/$$d; done
+	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../pyproject.toml formloom
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Date,
-    Numeric,
-    String,
-    Text,
-)
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Numeric, String, Text
 from sqlalchemy.types import TypeEngine
 
 from formloom.engine.fields import Storage
+from formloom.engine.fields.storage import StorageKind
 from formloom.platform.tables import UtcDateTime
 
+_TYPES: dict[StorageKind, Callable[[Storage], TypeEngine[Any]]] = {
+    "string": lambda s: String(s.length),
+    "text": lambda s: Text(),
+    "integer": lambda s: BigInteger(),
+    "decimal": lambda s: Numeric(s.precision, s.scale, asdecimal=True),
+    "boolean": lambda s: Boolean(),
+    "date": lambda s: Date(),
+    "datetime": lambda s: UtcDateTime(),
+    "json": lambda s: JSON(),
+}
 
-def sql_type(storage: Storage) -> TypeEngine[object]:
+
+def sql_type(storage: Storage) -> TypeEngine[Any]:
     """The column type that holds values of ``storage``."""
-    kind = storage.kind
-    result: TypeEngine[object]
-    if kind == "string":
-        result = String(storage.length)
-    elif kind == "text":
-        result = Text()
-    elif kind == "integer":
-        result = BigInteger()
-    elif kind == "decimal":
-        result = Numeric(storage.precision, storage.scale, asdecimal=True)
-    elif kind == "boolean":
-        result = Boolean()
-    elif kind == "date":
-        result = Date()
-    elif kind == "datetime":
-        result = UtcDateTime()
-    else:
-        result = JSON()
-    return result
+    return _TYPES[storage.kind](storage)

@@ -1,5 +1,10 @@
-"""Metadata document kinds: registry and validation pipeline."""
+"""Metadata document kinds: registry and validation pipeline.
 
+Importing this package registers the built-in kinds, so `document_kinds` is
+complete whichever module is imported first.
+"""
+
+from formloom.engine.entities import kind as _entity_kind  # noqa: F401  (registers `entity`)
 from formloom.engine.meta.kinds import CheckContext, DocumentKind, document_kinds
 
 __all__ = ["CheckContext", "DocumentKind", "document_kinds"]
