@@ -13,12 +13,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from formloom.platform import api_environments
+from formloom.platform import api_environments, api_jobs
 from formloom.platform.database import Workspace
 from formloom.platform.environments import initialise_workspace
 from formloom.platform.http_errors import install_error_handlers
 from formloom.platform.metastore import MetaStore
 from formloom.platform.settings import Settings
+from formloom.platform.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def build_app(
     app.state.metastore = MetaStore(workspace)
     install_error_handlers(app)
     app.include_router(api_environments.router)
+    app.include_router(api_jobs.router)
     for router in routers:
         app.include_router(router)
 
@@ -67,9 +69,7 @@ def build_app(
 
 
 def _start_worker(workspace: Workspace, stop: threading.Event) -> threading.Thread:
-    from formloom.platform.worker import Worker
-
-    worker = Worker(workspace, worker_id="in-process")
+    worker = Worker(workspace)
     thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True, name="worker")
     thread.start()
     log.info("in-process job worker started")

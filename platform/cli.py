@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -19,10 +21,14 @@ import click
 from formloom.engine.errors import DocumentInvalid, Issue
 from formloom.engine.meta import CheckContext, document_kinds
 from formloom.platform import environments
+from formloom.platform import jobs as job_queue
 from formloom.platform.database import Workspace
+from formloom.platform.environments import PRODUCTION
 from formloom.platform.errors import Invalid, PlatformError
+from formloom.platform.jobs import FAILED, JOB_STATUSES
 from formloom.platform.metastore import BatchInvalid, MetaStore, PublishOptions, SourceDocument
 from formloom.platform.settings import Settings
+from formloom.platform.worker import Worker
 
 APP_FACTORY = "formloom.designer_api.app:create_app"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,6 +123,73 @@ def serve(ctx: click.Context, host: str, port: int, reload: bool) -> None:
     os.environ["FORMLOOM_DATA_DIR"] = str(settings.data_dir)
     click.echo(f"formloom serving on http://{host}:{port} (API docs at /docs)")
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=reload)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run the jobs that are due now, then exit.")
+@click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between polls.")
+@click.pass_context
+@_handles_errors
+def worker(ctx: click.Context, once: bool, poll: float) -> None:
+    """Run background jobs of every environment (start any number, on any machine)."""
+    job_worker = Worker(_workspace(ctx), poll_interval=poll)
+    if once:
+        click.echo(f"ran {job_worker.run_once()} job(s)")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo("worker running; stop with Ctrl-C")
+    try:
+        job_worker.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@main.group()
+def jobs() -> None:
+    """Inspect and retry background jobs."""
+
+
+@jobs.command("list")
+@click.option("--env", "env_name", default=PRODUCTION, show_default=True, help="Environment.")
+@click.option("--failed", is_flag=True, help="Only failed (parked) jobs.")
+@click.option("--status", type=click.Choice(JOB_STATUSES), default=None, help="Only this status.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.pass_context
+@_handles_errors
+def jobs_list(
+    ctx: click.Context, env_name: str, failed: bool, status: str | None, limit: int
+) -> None:
+    """List jobs, newest first: id, type, status, attempts, due time, last error."""
+    wanted = FAILED if failed else status
+    for j in job_queue.list_jobs(_workspace(ctx), env_name, status=wanted, limit=limit):
+        error = (j["last_error"] or "").splitlines()[0] if j["last_error"] else ""
+        click.echo(
+            f"{j['id']}\t{j['job_type']}\t{j['status']}\t{j['attempts']}/{j['max_attempts']}"
+            f"\t{j['run_at']}\t{error}"
+        )
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+@click.option("--env", "env_name", default=PRODUCTION, show_default=True, help="Environment.")
+@click.pass_context
+@_handles_errors
+def jobs_show(ctx: click.Context, job_id: int, env_name: str) -> None:
+    """Show one job as JSON (including progress and the last error)."""
+    found = job_queue.get_job(_workspace(ctx), env_name, job_id)
+    click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+
+
+@jobs.command("retry")
+@click.argument("job_id", type=int)
+@click.option("--env", "env_name", default=PRODUCTION, show_default=True, help="Environment.")
+@click.pass_context
+@_handles_errors
+def jobs_retry(ctx: click.Context, job_id: int, env_name: str) -> None:
+    """Queue failed job JOB_ID again."""
+    job_queue.retry_job(_workspace(ctx), env_name, job_id)
+    click.echo(f"job {job_id} queued again")
 
 
 # -- environments --------------------------------------------------------------------------

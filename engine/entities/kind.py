@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from formloom.engine.entities.model import ENTITY_SCHEMA_VERSION, EntityDoc
+from pydantic import ValidationError
+
+from formloom.engine.entities.model import ENTITY_SCHEMA_VERSION, EntityDoc, FieldDef
 from formloom.engine.errors import Issue, pointer
 from formloom.engine.fields import field_types
 from formloom.engine.meta.kinds import CheckContext, DocumentKind, document_kinds
@@ -16,6 +18,9 @@ class EntityKind(DocumentKind[EntityDoc]):
     name = "entity"
     model = EntityDoc
     current_version = ENTITY_SCHEMA_VERSION
+
+    def schema_key(self) -> tuple[str, ...]:
+        return tuple(field_types.names())
 
     def json_schema(self) -> dict[str, Any]:
         """The generated schema, with the field type list and each type's options filled in."""
@@ -40,20 +45,17 @@ class EntityKind(DocumentKind[EntityDoc]):
         return schema
 
     def check(self, document: EntityDoc, context: CheckContext) -> list[Issue]:
-        issues: list[Issue] = []
-        problem = api_name_problem(document.name, what="entity name")
-        if problem:
-            issues.append(Issue("/name", "reserved_name", problem))
-        if document.name.startswith(SYSTEM_TABLE_PREFIX):
-            issues.append(
-                Issue(
-                    "/name",
-                    "reserved_name",
-                    f"entity name `{document.name}` starts with `{SYSTEM_TABLE_PREFIX}`, "
-                    "which is reserved for the platform's own tables; choose another name",
+        issues = _entity_name_issues(document.name)
+        counts = Counter(f.name for f in document.fields)
+        id_counts = Counter(f.id for f in document.fields if f.id)
+        for i, field in enumerate(document.fields):
+            at = pointer("fields", i)
+            issues += _field_name_issues(field.name, counts, at=at)
+            if field.id and id_counts[field.id] > 1:
+                issues.append(
+                    Issue(at + "/id", "duplicate_id", f"field id `{field.id}` is used twice")
                 )
-            )
-        issues += self._check_fields(document, context)
+            issues += _field_type_issues(field, document.name, context, at=at)
         names = {f.name for f in document.fields}
         if document.title_field is not None and document.title_field not in names:
             issues.append(
@@ -67,62 +69,98 @@ class EntityKind(DocumentKind[EntityDoc]):
         issues += _check_indexes(document, names)
         return issues
 
-    def _check_fields(self, document: EntityDoc, context: CheckContext) -> list[Issue]:
-        issues: list[Issue] = []
-        counts = Counter(f.name for f in document.fields)
-        id_counts = Counter(f.id for f in document.fields if f.id)
-        for i, field in enumerate(document.fields):
+    def check_parts(
+        self, raw: dict[str, Any], flagged: set[str], context: CheckContext
+    ) -> list[Issue]:
+        """Check the entity name, every field name, and each field the schema did not flag."""
+        name = raw.get("name")
+        entity_name = name if isinstance(name, str) else ""
+        issues = _entity_name_issues(entity_name) if entity_name else []
+        fields = raw.get("fields")
+        entries = list(enumerate(fields)) if isinstance(fields, list) else []
+        names = {
+            i: f["name"]
+            for i, f in entries
+            if isinstance(f, dict) and isinstance(f.get("name"), str)
+        }
+        counts = Counter(names.values())
+        for i, raw_field in entries:
             at = pointer("fields", i)
-            problem = api_name_problem(field.name, what="field name")
-            if problem:
-                issues.append(Issue(at + "/name", "reserved_name", problem))
-            if field.name in SYSTEM_COLUMNS:
-                issues.append(
-                    Issue(
-                        at + "/name",
-                        "system_column",
-                        f"field name `{field.name}` collides with a system column "
-                        f"({', '.join(SYSTEM_COLUMNS)}); choose another name",
-                    )
-                )
-            if counts[field.name] > 1:
-                issues.append(
-                    Issue(
-                        at + "/name",
-                        "duplicate_field",
-                        f"field `{field.name}` is defined {counts[field.name]} times; "
-                        "field names must be unique within an entity",
-                    )
-                )
-            if field.id and id_counts[field.id] > 1:
-                issues.append(
-                    Issue(at + "/id", "duplicate_id", f"field id `{field.id}` is used twice")
-                )
-            if field.type not in field_types:
-                issues.append(
-                    Issue(at + "/type", "unknown_type", field_types.unknown_message(field.type))
-                )
+            if i in names:
+                issues += _field_name_issues(names[i], counts, at=at)
+            if any(path == at or path.startswith(at + "/") for path in flagged):
                 continue
-            field_type = field_types.get(field.type)
-            option_issues = field_type.check_options(field.options, at=at)
-            issues += option_issues
-            if option_issues:
+            try:
+                field = FieldDef.model_validate(raw_field)
+            except ValidationError:
                 continue
-            target = field_type.references(field.options)
-            if (
-                target is not None
-                and target != document.name
-                and not context.exists("entity", target)
-            ):
-                issues.append(
-                    Issue(
-                        at + "/options/entity",
-                        "unknown_entity",
-                        f"field `{field.name}` looks up entity `{target}`, which does not exist "
-                        "in this environment; publish that entity first or fix the name",
-                    )
-                )
+            issues += _field_type_issues(field, entity_name, context, at=at)
         return issues
+
+
+def _entity_name_issues(name: str) -> list[Issue]:
+    issues: list[Issue] = []
+    problem = api_name_problem(name, what="entity name")
+    if problem:
+        issues.append(Issue("/name", "reserved_name", problem))
+    if name.startswith(SYSTEM_TABLE_PREFIX):
+        issues.append(
+            Issue(
+                "/name",
+                "reserved_name",
+                f"entity name `{name}` starts with `{SYSTEM_TABLE_PREFIX}`, "
+                "which is reserved for the platform's own tables; choose another name",
+            )
+        )
+    return issues
+
+
+def _field_name_issues(name: str, counts: Counter[str], *, at: str) -> list[Issue]:
+    issues: list[Issue] = []
+    problem = api_name_problem(name, what="field name")
+    if problem:
+        issues.append(Issue(at + "/name", "reserved_name", problem))
+    if name in SYSTEM_COLUMNS:
+        issues.append(
+            Issue(
+                at + "/name",
+                "system_column",
+                f"field name `{name}` collides with a system column "
+                f"({', '.join(SYSTEM_COLUMNS)}); choose another name",
+            )
+        )
+    if counts[name] > 1:
+        issues.append(
+            Issue(
+                at + "/name",
+                "duplicate_field",
+                f"field `{name}` is defined {counts[name]} times; "
+                "field names must be unique within an entity",
+            )
+        )
+    return issues
+
+
+def _field_type_issues(
+    field: FieldDef, entity_name: str, context: CheckContext, *, at: str
+) -> list[Issue]:
+    if field.type not in field_types:
+        return [Issue(at + "/type", "unknown_type", field_types.unknown_message(field.type))]
+    field_type = field_types.get(field.type)
+    option_issues = field_type.check_options(field.options, at=at)
+    if option_issues:
+        return option_issues
+    target = field_type.references(field.options)
+    if target is not None and target != entity_name and not context.exists("entity", target):
+        return [
+            Issue(
+                at + "/options/entity",
+                "unknown_entity",
+                f"field `{field.name}` looks up entity `{target}`, which does not exist "
+                "in this environment; publish that entity first or fix the name",
+            )
+        ]
+    return []
 
 
 def _check_indexes(document: EntityDoc, names: set[str]) -> list[Issue]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
@@ -50,6 +50,19 @@ class DocumentKind(ABC, Generic[M]):
     #: upgrades[n] turns a version-n document into a version-(n+1) one (pure functions).
     upgrades: ClassVar[Mapping[int, Upgrade]] = {}
 
+    def schema_key(self) -> tuple[str, ...]:
+        """What the generated schema depends on besides the model (cache key)."""
+        return ()
+
+    def validator(self) -> jsonschema.Draft202012Validator:
+        """A compiled validator for :meth:`json_schema`, cached while ``schema_key`` holds."""
+        key = self.schema_key()
+        cached = self.__dict__.get("_validator")
+        if cached is None or cached[0] != key:
+            cached = (key, jsonschema.Draft202012Validator(self.json_schema()))
+            self.__dict__["_validator"] = cached
+        return cached[1]
+
     def json_schema(self) -> dict[str, Any]:
         """The meta-schema that raw documents of this kind are validated against."""
         schema = self.model.model_json_schema()
@@ -60,6 +73,17 @@ class DocumentKind(ABC, Generic[M]):
     @abstractmethod
     def check(self, document: M, context: CheckContext) -> list[Issue]:
         """Semantic checks beyond the JSON Schema (references, uniqueness, limits)."""
+
+    def check_parts(
+        self, raw: dict[str, Any], flagged: set[str], context: CheckContext
+    ) -> list[Issue]:
+        """Semantic checks of the parts of a document that fails its schema.
+
+        ``flagged`` holds the JSON pointers the schema complained about. Checking
+        what can be checked lets one round trip show every problem; issues at a
+        flagged path are dropped. The default checks nothing.
+        """
+        return []
 
     def document_name(self, document: M) -> str:
         name = getattr(document, "name", None)
@@ -97,9 +121,11 @@ class DocumentKind(ABC, Generic[M]):
         if not isinstance(raw, dict):
             raise DocumentInvalid([Issue("", "type", f"a {self.name} document must be an object")])
         document = self.upgrade(raw)
-        issues = schema_issues(self.json_schema(), document)
+        issues = schema_issues(self.validator(), document)
         if issues:
-            raise DocumentInvalid(issues)
+            flagged = {i.path for i in issues}
+            parts = self.check_parts(document, flagged, context or CheckContext())
+            raise DocumentInvalid(issues + [i for i in parts if i.path not in flagged])
         try:
             parsed = self.model.model_validate(document)
         except ValidationError as exc:
@@ -113,13 +139,21 @@ class DocumentKind(ABC, Generic[M]):
 document_kinds: Registry[DocumentKind[Any]] = Registry("document kind")
 
 
-def schema_issues(schema: dict[str, Any], document: Any) -> list[Issue]:
+def schema_issues(validator: jsonschema.Draft202012Validator, document: Any) -> list[Issue]:
     """Every JSON Schema violation of ``document``, as issues with JSON pointers."""
-    validator = jsonschema.Draft202012Validator(schema)
     issues = []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path)):
         issues.extend(_issues_from(error))
     return issues
+
+
+# Size errors say how big the value is instead of repeating it (a 501-field list, a long label).
+_SIZE_LIMITS = {
+    "maxItems": ("items", "at most"),
+    "minItems": ("items", "at least"),
+    "maxLength": ("characters", "at most"),
+    "minLength": ("characters", "at least"),
+}
 
 
 def _issues_from(error: jsonschema.ValidationError) -> list[Issue]:
@@ -144,6 +178,10 @@ def _issues_from(error: jsonschema.ValidationError) -> list[Issue]:
         message = f"`{error.instance}` is not allowed here{hint}; allowed: {', '.join(allowed)}"
     elif code == "required":
         message = f"{error.message} (missing here)"
+    elif code in _SIZE_LIMITS:
+        what, limit = _SIZE_LIMITS[code]
+        size = len(error.instance) if isinstance(error.instance, Sized) else "?"
+        message = f"has {size} {what}; {limit} {error.validator_value} allowed"
     return [Issue(path, code, message)]
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pytest
 from pydantic import BaseModel, ConfigDict
 
 from formloom.engine.errors import DocumentInvalid, Issue, RegistryError
 from formloom.engine.meta import CheckContext, DocumentKind, document_kinds
+from formloom.engine.meta.kinds import Upgrade
 
 
 class NoteDoc(BaseModel):
@@ -36,7 +38,7 @@ class NoteKind(DocumentKind[NoteDoc]):
     name = "note"
     model = NoteDoc
     current_version = 3
-    upgrades = {1: from_version_1, 2: from_version_2}
+    upgrades: ClassVar[Mapping[int, Upgrade]] = {1: from_version_1, 2: from_version_2}
 
     def check(self, document: NoteDoc, context: CheckContext) -> list[Issue]:
         if document.title.strip() == "":

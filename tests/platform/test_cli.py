@@ -29,8 +29,12 @@ CONTACT = {
     "label": {"zh": "联系人", "en": "Contact"},
     "fields": [
         {"name": "full_name", "label": {"zh": "姓名", "en": "Name"}, "type": "text"},
-        {"name": "account", "label": {"zh": "客户", "en": "Account"}, "type": "lookup",
-         "options": {"entity": "account"}},
+        {
+            "name": "account",
+            "label": {"zh": "客户", "en": "Account"},
+            "type": "lookup",
+            "options": {"entity": "account"},
+        },
     ],
 }
 
@@ -79,9 +83,16 @@ def test_apply_export_history_round_trip(cli, documents, tmp_path):
 
 def test_invalid_documents_exit_1_with_every_error(cli, tmp_path):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"kind": "entity", "name": "Bad", "label": {"zh": "x"},
-                               "fields": [{"name": "a", "label": {"zh": "a", "en": "b"},
-                                           "type": "txt"}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "kind": "entity",
+                "name": "Bad",
+                "label": {"zh": "x"},
+                "fields": [{"name": "a", "label": {"zh": "a", "en": "b"}, "type": "txt"}],
+            }
+        )
+    )
     result = cli("meta", "apply", str(bad), "--env", "production")
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
@@ -119,9 +130,19 @@ def test_env_commands(cli):
 def test_help_everywhere():
     runner = CliRunner()
     for command in (
-        [], ["init"], ["serve"], ["env"], ["env", "list"], ["env", "create"], ["env", "drop"],
-        ["meta"], ["meta", "validate"], ["meta", "apply"], ["meta", "export"],
-        ["meta", "history"], ["meta", "schemas"],
+        [],
+        ["init"],
+        ["serve"],
+        ["env"],
+        ["env", "list"],
+        ["env", "create"],
+        ["env", "drop"],
+        ["meta"],
+        ["meta", "validate"],
+        ["meta", "apply"],
+        ["meta", "export"],
+        ["meta", "history"],
+        ["meta", "schemas"],
     ):
         result = runner.invoke(main, [*command, "--help"])
         assert result.exit_code == 0, command
@@ -146,12 +167,17 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_serve_starts_and_answers(settings):
     port = _free_port()
-    env = {**os.environ, "FORMLOOM_DATA_DIR": str(settings.data_dir),
-           "FORMLOOM_DATABASE_URL": settings.database_url,
-           "FORMLOOM_NAMESPACE": settings.namespace, "PORT": str(port)}
+    env = {
+        **os.environ,
+        "FORMLOOM_DATA_DIR": str(settings.data_dir),
+        "FORMLOOM_DATABASE_URL": settings.database_url,
+        "FORMLOOM_NAMESPACE": settings.namespace,
+        "PORT": str(port),
+    }
     formloom = Path(sys.executable).with_name("formloom")
-    process = subprocess.Popen([str(formloom), "serve"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(formloom), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -159,7 +185,9 @@ def test_serve_starts_and_answers(settings):
                 response = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
                 break
             except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+                assert process.poll() is None, (
+                    process.stdout.read().decode() if process.stdout else ""
+                )
                 assert time.monotonic() < deadline, "server did not start in 30 s"
                 time.sleep(0.2)
         assert response.json()["status"] == "ok"
@@ -167,4 +195,4 @@ def test_serve_starts_and_answers(settings):
         assert [e["name"] for e in envs] == ["production"]
     finally:
         process.terminate()
-        process.wait(timeout=15)
+        process.communicate(timeout=15)

@@ -50,7 +50,7 @@ def test_engine_imports_no_io_library():
     for file in (ROOT / "engine").rglob("*.py"):
         for line in file.read_text().splitlines():
             words = line.strip().split()
-            if len(words) >= 2 and words[0] in ("import", "from"):
-                if words[1].split(".")[0] in forbidden:
-                    offenders.append(f"{file.relative_to(ROOT)}: {line.strip()}")
+            imports = len(words) >= 2 and words[0] in ("import", "from")
+            if imports and words[1].split(".")[0] in forbidden:
+                offenders.append(f"{file.relative_to(ROOT)}: {line.strip()}")
     assert offenders == []
