@@ -49,12 +49,12 @@ def get_schema(kind: str) -> dict[str, Any]:
 
 @router.get("/api/envs/{env}/meta")
 def list_documents(env: str, store: MetaStoreDep) -> list[dict[str, Any]]:
-    return store.list(env)
+    return store.list_documents(env)
 
 
 @router.get("/api/envs/{env}/meta/{kind}")
 def list_documents_of_kind(env: str, kind: str, store: MetaStoreDep) -> list[dict[str, Any]]:
-    return store.list(env, kind)
+    return store.list_documents(env, kind)
 
 
 @router.get("/api/envs/{env}/meta/{kind}/{name}")

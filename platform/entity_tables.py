@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, MetaData, Table
 
 from formloom.engine.entities import EntityDoc
-from formloom.engine.entities.changes import ColumnDef, column_of
+from formloom.engine.entities.changes import ColumnDef, column_of, identifier
 from formloom.platform.column_types import sql_type
 from formloom.platform.tables import ENV, BigId, UtcDateTime
 
@@ -41,7 +41,8 @@ def user_column(
 
 
 def fk_name(column: ColumnDef) -> str:
-    return f"fk__{column.name}__{column.storage.references}"[:63]
+    """The foreign key's name: after the column and its target, shortened like index names."""
+    return identifier(f"fk__{column.name}__{column.storage.references}")
 
 
 def entity_table(document: EntityDoc, metadata: MetaData | None = None) -> Table:

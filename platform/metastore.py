@@ -19,10 +19,9 @@ import networkx as nx
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from formloom.engine.errors import DocumentInvalid, Issue
+from formloom.engine.errors import DocumentInvalid, Issue, RegistryError
 from formloom.engine.fields import field_types
 from formloom.engine.meta import CheckContext, DocumentKind, document_kinds
-from formloom.engine.registry import RegistryError
 from formloom.platform.database import Workspace
 from formloom.platform.environments import require_environment
 from formloom.platform.errors import Conflict, Invalid, NotFound
@@ -111,7 +110,7 @@ class MetaStore:
             "draft": row.draft,
         }
 
-    def list(self, env: str, kind: str | None = None) -> list[dict[str, Any]]:
+    def list_documents(self, env: str, kind: str | None = None) -> list[dict[str, Any]]:
         if kind is not None:
             kind_of(kind)
         require_environment(self.workspace, env)
@@ -235,6 +234,7 @@ class MetaStore:
         """
         failures: dict[str, list[Issue]] = {}
         named: list[tuple[SourceDocument, str]] = []
+        sources: dict[tuple[str, str], str] = {}
         for doc in documents:
             try:
                 kind_of(doc.kind)
@@ -245,8 +245,18 @@ class MetaStore:
             if not isinstance(name, str):
                 failures[doc.source] = [Issue("/name", "required", "the document needs a `name`")]
                 continue
+            first = sources.setdefault((doc.kind, name), doc.source)
+            if first != doc.source:
+                failures[doc.source] = [
+                    Issue(
+                        "/name",
+                        "duplicate_document",
+                        f"{doc.kind} `{name}` is also in {first}; a batch publishes each "
+                        "document once",
+                    )
+                ]
+                continue
             named.append((doc, name))
-        _raise_if_invalid(failures, batch=True)
         pending: dict[str, dict[str, dict[str, Any]]] = {}
         for doc, name in named:
             pending.setdefault(doc.kind, {})[name] = doc.body
@@ -265,7 +275,6 @@ class MetaStore:
                 found = session.issues[before:]
                 if found:
                     failures[doc.source] = found
-            session.sync.finish()
             _raise_if_invalid(failures, batch=True)
         return results
 
@@ -328,6 +337,9 @@ class MetaStore:
                 )
                 context = CheckContext(published=_published_bodies(conn), pending=pending or {})
                 yield conn, PublishSession(sync=sync, context=context, purge=options.purge)
+                sync.finish()
+        except DocumentInvalid as exc:
+            raise Invalid(str(exc), issues=exc.issues) from None
         except IntegrityError as exc:
             raise Conflict(
                 "another change to the same metadata was committed at the same time; "
@@ -412,16 +424,19 @@ def _document_row(conn: Connection, kind: str, name: str, *, lock: bool = False)
     return conn.execute(query).first()
 
 
-def _version_body(conn: Connection, kind: str, name: str, version: int | None) -> Any:
+def _version_body(
+    conn: Connection, kind: str, name: str, version: int | None
+) -> dict[str, Any] | None:
     if version is None:
         return None
-    return conn.execute(
+    body: dict[str, Any] | None = conn.execute(
         select(meta_version.c.body).where(
             meta_version.c.kind == kind,
             meta_version.c.name == name,
             meta_version.c.version == version,
         )
     ).scalar()
+    return body
 
 
 def _next_version(conn: Connection, kind: str, name: str) -> int:

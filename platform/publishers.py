@@ -60,19 +60,39 @@ class EntityPublisher(KindPublisher):
         return plan.document.model_dump(mode="json", exclude_none=True)
 
     def removal_issues(self, session: PublishSession, name: str) -> list[Issue]:
+        """Why entity ``name`` cannot be removed.
+
+        Lookups of published entities block any removal. A purge drops the table, so
+        any foreign key still pointing at it blocks a purge too (a removed field or
+        entity keeps its column, and its foreign key, until it is purged).
+        """
         issues = []
+        reported: set[tuple[str, str]] = set()
         for other_name, body in session.context.published.get("entity", {}).items():
             if other_name == name:
                 continue
             for f in body.get("fields", []):
                 field_type = field_types.get(f["type"])
                 if field_type.references(f.get("options", {})) == name:
+                    reported.add((other_name, f["name"]))
                     issues.append(
                         Issue(
                             "",
                             "referenced",
                             f"entity `{name}` is looked up by `{other_name}.{f['name']}`; "
                             "remove or change that field first",
+                        )
+                    )
+        if session.purge:
+            for table, column in session.sync.references_to(name):
+                if (table, column) not in reported:
+                    issues.append(
+                        Issue(
+                            "",
+                            "referenced",
+                            f"entity `{name}` cannot be purged: column `{table}.{column}` still "
+                            "points at it (a removed field or entity keeps its column until "
+                            f"purged); purge that field or entity `{table}` first",
                         )
                     )
         return issues

@@ -20,10 +20,12 @@ from sqlalchemy import (
     Connection,
     MetaData,
     Table,
+    Text,
     and_,
     case,
     cast,
     func,
+    inspect,
     select,
 )
 from sqlalchemy import (
@@ -44,6 +46,7 @@ from formloom.engine.entities.changes import (
     RenameColumn,
 )
 from formloom.engine.errors import Issue
+from formloom.engine.fields import Storage
 from formloom.engine.fields.conversion import Conversion, LossCheck
 from formloom.platform.column_types import sql_type
 from formloom.platform.database import Workspace
@@ -92,34 +95,76 @@ class SchemaSync:
             )
         self._deferred_fks.clear()
 
+    def references_to(self, table: str) -> list[tuple[str, str]]:
+        """(table, column) of every foreign key of another table that points at ``table``."""
+        inspector = inspect(self.conn)
+        found = inspector.get_multi_foreign_keys(schema=self.schema)
+        return [
+            (other, column)
+            for (_schema, other), foreign_keys in sorted(found.items())
+            if other != table
+            for fk in foreign_keys
+            if fk["referred_table"] == table
+            for column in fk["constrained_columns"]
+        ]
+
     def _column(self, table: str, column: ColumnDef) -> Column[object]:
-        """SQLite declares foreign keys inline; PostgreSQL adds them at the end of the batch."""
+        """A user column; where its lookup's foreign key goes depends on the database.
+
+        PostgreSQL adds foreign keys at the end of the batch (tables may look each
+        other up). SQLite cannot add a constraint to an existing table, so a lookup's
+        foreign key is declared in its column (``ADD COLUMN ... REFERENCES``): a column
+        constraint that ``DROP COLUMN`` removes with the column, where a table-level
+        constraint would force a table rebuild, which fails while other rows point at
+        the table.
+        """
         if column.storage.references and not self.sqlite:
             self._deferred_fks.append((table, column))
-            return user_column(
-                ColumnDef(column.name, column.storage.__class__(kind=column.storage.kind))
-            )
+            return user_column(column, with_fk=False)
         return user_column(column, schema=None)
 
     def _CreateTable(self, op: CreateTable) -> None:
-        columns = [self._column(op.table, c) for c in op.columns]
+        """SQLite: lookup columns are added after the table (see :meth:`_column`)."""
+        added_later = [c for c in op.columns if self.sqlite and c.storage.references]
+        columns = [self._column(op.table, c) for c in op.columns if c not in added_later]
         self.ops.create_table(op.table, *system_columns(), *columns, schema=self.schema)
+        for column in added_later:
+            self._add_column(op.table, column)
 
     def _DropTable(self, op: DropTable) -> None:
         self.ops.drop_table(op.table, schema=self.schema)
 
     def _AddColumn(self, op: AddColumn) -> None:
-        self.ops.add_column(op.table, self._column(op.table, op.column), schema=self.schema)
+        self._add_column(op.table, op.column)
+
+    def _add_column(self, table: str, column: ColumnDef) -> None:
+        self.ops.add_column(
+            table,
+            self._column(table, column),
+            schema=self.schema,
+            inline_references=self.sqlite,
+        )
 
     def _RenameColumn(self, op: RenameColumn) -> None:
         self.ops.alter_column(op.table, op.old, new_column_name=op.new, schema=self.schema)
+        if not self.sqlite:
+            self._rename_foreign_keys(op.table, op.new)
+
+    def _rename_foreign_keys(self, table: str, column: str) -> None:
+        """Rename a lookup's foreign key with its column (PostgreSQL; SQLite's are unnamed)."""
+        quote = self.conn.dialect.identifier_preparer.quote
+        for fk in inspect(self.conn).get_foreign_keys(table, schema=self.schema):
+            if fk["constrained_columns"] != [column]:
+                continue
+            storage = Storage("integer", references=fk["referred_table"])
+            name = fk_name(ColumnDef(column, storage))
+            if fk["name"] != name:
+                self.ops.execute(
+                    f"ALTER TABLE {quote(self.schema)}.{quote(table)} "
+                    f"RENAME CONSTRAINT {quote(str(fk['name']))} TO {quote(name)}"
+                )
 
     def _DropColumn(self, op: DropColumn) -> None:
-        if self.sqlite and op.column.storage.references:
-            # SQLite cannot drop a column that takes part in a foreign key: rebuild the table.
-            with self.ops.batch_alter_table(op.table, schema=self.schema) as batch:
-                batch.drop_column(op.column.name)
-            return
         self.ops.drop_column(op.table, op.column.name, schema=self.schema)
 
     def _CreateIndex(self, op: CreateIndex) -> None:
@@ -224,7 +269,7 @@ def _loss_condition(
 ) -> ColumnElement[bool]:
     if loss.kind == "longer_than":
         length = func.length if sqlite else func.char_length
-        return length(column) > loss.limit
+        return length(cast(column, Text())) > loss.limit
     if loss.kind == "fraction_beyond":
         return column != func.round(column, loss.limit)
     return func.json_array_length(column) > 1
@@ -237,7 +282,7 @@ def _converted(
     transform = conversion.transform
     target = sql_type(conversion.target)
     if transform == "truncate":
-        return cast(func.substr(column, 1, conversion.target.length), target)
+        return cast(func.substr(cast(column, Text()), 1, conversion.target.length), target)
     if transform == "round":
         return cast(func.round(column, conversion.target.scale or 0), target)
     if transform == "wrap_json_array":

@@ -23,7 +23,9 @@ from formloom.platform.environments import initialise_workspace
 from formloom.platform.settings import Settings, normalise_url
 
 PG_URL = normalise_url(
-    os.environ.get("FORMLOOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    os.environ.get(
+        "FORMLOOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
 )
 REQUIRE_PG = os.environ.get("FORMLOOM_REQUIRE_POSTGRES") == "1"
 BACKENDS = ("sqlite", "postgresql")

@@ -138,7 +138,11 @@ def physical_indexes(document: EntityDoc) -> dict[str, PhysicalIndex]:
 
 
 def _index_name(prefix: str, table: str, name: str) -> str:
-    full = f"{prefix}_{table}__{name}"
+    return identifier(f"{prefix}_{table}__{name}")
+
+
+def identifier(full: str) -> str:
+    """A database identifier of at most 63 characters; longer names end in a hash of the whole."""
     if len(full) <= MAX_IDENTIFIER:
         return full
     digest = hashlib.sha1(full.encode()).hexdigest()[:10]
@@ -201,17 +205,16 @@ class _FieldMatcher:
         self.fields: list[FieldDef] = []
         self.matched_old: set[str] = set()
         self.restored: set[str] = set()
+        self.previous: dict[int, FieldDef] = {}
+        self.claimed_twice: set[int] = set()
 
     def plan(self) -> EntityPlan:
-        by_id = {f.id: f for f in self.old.fields if f.id}
-        by_name = {f.name: f for f in self.old.fields}
+        self.previous = self._previous_fields()
         for i, f in enumerate(self.new.fields):
+            if i in self.claimed_twice:
+                continue
             at = pointer("fields", i)
-            previous = (
-                (by_id.get(f.id) if f.id else None)
-                or (by_name.get(f.renamed_from) if f.renamed_from else None)
-                or by_name.get(f.name)
-            )
+            previous = self.previous.get(i)
             if f.renamed_from and previous is None:
                 self.issues.append(
                     Issue(
@@ -231,6 +234,41 @@ class _FieldMatcher:
             raise DocumentInvalid(self.issues)
         document = self.new.model_copy(update={"fields": self.fields, "retired_fields": retired})
         return EntityPlan(operations=self._ordered(document), document=document)
+
+    def _previous_fields(self) -> dict[int, FieldDef]:
+        """The published field each new field continues (by position in the new document).
+
+        A field continues the published one with its ``id``, else the one named by its
+        ``renamed_from``, else the one with its name. A published field claimed by id or
+        ``renamed_from`` is not matched by name as well, so a new field may take the old
+        name of a renamed one; a published field can be claimed only once.
+        """
+        by_id = {f.id: f for f in self.old.fields if f.id}
+        by_name = {f.name: f for f in self.old.fields}
+        previous: dict[int, FieldDef] = {}
+        claimed_by: dict[str, str] = {}
+        for i, f in enumerate(self.new.fields):
+            via_id = by_id.get(f.id) if f.id else None
+            found = via_id or (by_name.get(f.renamed_from) if f.renamed_from else None)
+            if found is None:
+                continue
+            if found.name in claimed_by:
+                self.issues.append(
+                    Issue(
+                        pointer("fields", i, "id" if via_id else "renamed_from"),
+                        "renamed_twice",
+                        f"field `{f.name}` continues published field `{found.name}`, which "
+                        f"field `{claimed_by[found.name]}` already continues; keep one of them",
+                    )
+                )
+                self.claimed_twice.add(i)
+                continue
+            claimed_by[found.name] = f.name
+            previous[i] = found
+        for i, f in enumerate(self.new.fields):
+            if i not in previous and f.name in by_name and f.name not in claimed_by:
+                previous[i] = by_name[f.name]
+        return previous
 
     def _add_or_restore(self, f: FieldDef, at: str) -> None:
         column = column_of(f)
@@ -256,9 +294,9 @@ class _FieldMatcher:
     def _match(self, previous: FieldDef, f: FieldDef, at: str) -> None:
         self.matched_old.add(previous.name)
         if previous.name != f.name:
-            retired = self.old.retired(f.name)
+            retired = self.old.retired(f.name) is not None and not self.purge
             occupied = self.old.field(f.name) is not None and f.name not in self._renamed_away()
-            if retired is not None or occupied:
+            if retired or occupied:
                 self.issues.append(
                     Issue(
                         at + "/name",
@@ -285,13 +323,8 @@ class _FieldMatcher:
         self.fields.append(_with_id(f, previous.id or field_id(self.table, f.name, 0)))
 
     def _renamed_away(self) -> set[str]:
-        new_ids = {f.id for f in self.new.fields if f.id}
-        renamed_from = {f.renamed_from for f in self.new.fields if f.renamed_from}
-        return {
-            f.name
-            for f in self.old.fields
-            if (f.id in new_ids and self.new.field(f.name) is None) or f.name in renamed_from
-        }
+        """Published names that a rename frees in this change."""
+        return {p.name for i, p in self.previous.items() if self.new.fields[i].name != p.name}
 
     def _retire_unmatched(self) -> list[RetiredField]:
         retired: list[RetiredField] = []

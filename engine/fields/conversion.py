@@ -74,7 +74,10 @@ def plan_conversion(source: Storage, target: Storage) -> Conversion:
             return Conversion(source, target, possible=True)
         return Conversion(source, target, True, "truncate", LossCheck("longer_than", target.length))
     if s in _NUMERIC and t in _TEXTUAL:
-        return Conversion(source, target, possible=True)
+        if t == "text" or (target.length or 0) >= _widest_number(source):
+            return Conversion(source, target, possible=True)
+        assert target.length is not None
+        return Conversion(source, target, True, "truncate", LossCheck("longer_than", target.length))
     if s == "integer" and t == "decimal":
         return Conversion(source, target, possible=True)
     if s == "decimal" and t in _NUMERIC:
@@ -95,6 +98,13 @@ def plan_conversion(source: Storage, target: Storage) -> Conversion:
         target,
         f"values stored as {source.describe()} cannot be converted to {target.describe()}",
     )
+
+
+def _widest_number(source: Storage) -> int:
+    """The most characters a number stored as ``source`` takes as text (sign and point)."""
+    if source.kind == "integer":
+        return len(str(-(2**63)))
+    return (source.precision or 0) + 2
 
 
 def _impossible(source: Storage, target: Storage, why: str) -> Conversion:

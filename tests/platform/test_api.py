@@ -18,8 +18,12 @@ ACCOUNT = {
     "title_field": "company",
     "fields": [
         {"name": "company", "label": {"zh": "公司名称", "en": "Company"}, "type": "text"},
-        {"name": "level", "label": {"zh": "级别", "en": "Level"}, "type": "single_select",
-         "options": {"choices": [{"value": "a", "label": {"zh": "A", "en": "A"}}]}},
+        {
+            "name": "level",
+            "label": {"zh": "级别", "en": "Level"},
+            "type": "single_select",
+            "options": {"choices": [{"value": "a", "label": {"zh": "A", "en": "A"}}]},
+        },
     ],
 }
 
@@ -88,8 +92,13 @@ def test_draft_publish_versions_rollback(client, settings):
     assert published.json() == {"kind": "entity", "name": "account", "version": 1, "changed": True}
     assert "company" in table_columns(settings, "production", "account")
     # a second version adds a field
-    v2 = {**ACCOUNT, "fields": [*ACCOUNT["fields"], {
-        "name": "website", "label": {"zh": "网站", "en": "Website"}, "type": "url"}]}
+    v2 = {
+        **ACCOUNT,
+        "fields": [
+            *ACCOUNT["fields"],
+            {"name": "website", "label": {"zh": "网站", "en": "Website"}, "type": "url"},
+        ],
+    }
     client.put(base, json=v2)
     assert client.post(base + "/publish").json()["version"] == 2
     assert "website" in table_columns(settings, "production", "account")
@@ -105,10 +114,14 @@ def test_draft_publish_versions_rollback(client, settings):
 
 def test_invalid_documents_list_every_error(client):
     base = "/api/envs/production/meta/entity/account"
-    bad = {**ACCOUNT, "label": {"zh": "客户"}, "fields": [
-        {"name": "company", "label": {"zh": "a", "en": "b"}, "type": "txt"},
-        {"name": "Amount", "label": {"zh": "a", "en": "b"}, "type": "integer"},
-    ]}
+    bad = {
+        **ACCOUNT,
+        "label": {"zh": "客户"},
+        "fields": [
+            {"name": "company", "label": {"zh": "a", "en": "b"}, "type": "txt"},
+            {"name": "Amount", "label": {"zh": "a", "en": "b"}, "type": "integer"},
+        ],
+    }
     saved = client.put(base, json=bad)
     paths = {e["path"] for e in saved.json()["issues"]}
     assert {"/label", "/fields/0/type", "/fields/1/name"} <= paths

@@ -1,0 +1,259 @@
+"""The `entity` document kind: every problem of a document is reported, with a JSON pointer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+
+from formloom.engine.entities import EntityDoc, entity_kind
+from formloom.engine.entities.model import MAX_FIELDS
+from formloom.engine.errors import DocumentInvalid
+from formloom.engine.meta import CheckContext
+
+LABEL = {"zh": "名称", "en": "Name"}
+COMPANY_PUBLISHED = CheckContext(published={"entity": {"company": {"name": "company"}}})
+
+
+def field(name: str, type_: str = "text", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "label": LABEL, "type": type_, **extra}
+
+
+def entity(*fields: dict[str, Any], name: str = "deal", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "label": LABEL, "fields": list(fields), **extra}
+
+
+def problems(raw: Any, context: CheckContext | None = None) -> list[tuple[str, str]]:
+    """(path, code) of every issue of ``raw``; fails when the document is valid."""
+    with pytest.raises(DocumentInvalid) as exc:
+        entity_kind.validate(raw, context)
+    return [(i.path, i.code) for i in exc.value.issues]
+
+
+def messages(raw: Any, context: CheckContext | None = None) -> dict[str, str]:
+    with pytest.raises(DocumentInvalid) as exc:
+        entity_kind.validate(raw, context)
+    return {i.path: i.message for i in exc.value.issues}
+
+
+def test_a_valid_entity_parses() -> None:
+    raw = entity(
+        field("title", options={"max_length": 80}),
+        field("amount", "currency", options={"currency": "USD"}),
+        field("company", "lookup", options={"entity": "company"}),
+        field("parent", "lookup", options={"entity": "deal"}),
+        title_field="title",
+        indexes=[{"name": "by_amount", "fields": ["amount", "created_at"]}],
+    )
+
+    document = entity_kind.validate(raw, COMPANY_PUBLISHED)
+
+    assert isinstance(document, EntityDoc)
+    assert [f.name for f in document.fields] == ["title", "amount", "company", "parent"]
+
+
+def test_a_lookup_may_point_at_an_entity_published_in_the_same_batch() -> None:
+    context = CheckContext(pending={"entity": {"company": {"name": "company"}}})
+
+    document = entity_kind.validate(
+        entity(field("company", "lookup", options={"entity": "company"})), context
+    )
+
+    assert document.fields[0].options == {"entity": "company"}
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "hint"),
+    [
+        ("select", "reserved_name", "SQL reserved word"),
+        ("Bad Name", "pattern", "not a valid API name"),
+        ("fl_x", "reserved_name", "reserved for the platform"),
+        ("9lives", "pattern", "starting with a letter"),
+    ],
+)
+def test_entity_names_that_cannot_name_a_table_are_refused(name: str, code: str, hint: str) -> None:
+    found = messages(entity(field("title"), name=name))
+
+    assert problems(entity(field("title"), name=name)) == [("/name", code)]
+    assert hint in found["/name"]
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "hint"),
+    [
+        ("select", "reserved_name", "`select` is an SQL reserved word"),
+        ("Bad Name", "pattern", "`Bad Name` is not a valid API name"),
+        ("id", "system_column", "collides with a system column"),
+        ("version", "system_column", "collides with a system column"),
+        ("created_at", "system_column", "collides with a system column"),
+    ],
+)
+def test_field_names_that_cannot_name_a_column_are_refused(name: str, code: str, hint: str) -> None:
+    raw = entity(field("title"), field(name))
+
+    assert problems(raw) == [("/fields/1/name", code)]
+    assert hint in messages(raw)["/fields/1/name"]
+
+
+def test_duplicate_field_names_are_reported_at_each_occurrence() -> None:
+    raw = entity(field("title"), field("code"), field("title", "integer"))
+
+    assert problems(raw) == [
+        ("/fields/0/name", "duplicate_field"),
+        ("/fields/2/name", "duplicate_field"),
+    ]
+    assert "defined 2 times" in messages(raw)["/fields/0/name"]
+
+
+def test_duplicate_field_ids_are_refused() -> None:
+    raw = entity(field("a", id="fld_1"), field("b", id="fld_1"))
+
+    assert problems(raw) == [("/fields/0/id", "duplicate_id"), ("/fields/1/id", "duplicate_id")]
+
+
+def test_an_unknown_field_type_suggests_the_closest_one() -> None:
+    raw = entity(field("title", "txt"))
+
+    assert problems(raw) == [("/fields/0/type", "enum")]
+    message = messages(raw)["/fields/0/type"]
+    assert "did you mean `text`?" in message
+    assert "long_text" in message
+
+
+def test_invalid_type_options_point_at_the_option() -> None:
+    raw = entity(
+        field("amount", "decimal", options={"precision": 4, "scale": 6}),
+        field("stage", "single_select", options={"choices": []}),
+        field("notes", "text", options={"maxlength": 10}),
+    )
+
+    found = problems(raw)
+
+    assert ("/fields/1/options/choices", "minItems") in found
+    assert ("/fields/2/options", "additionalProperties") in found
+    scale = problems(entity(field("amount", "decimal", options={"precision": 4, "scale": 6})))
+    assert scale == [("/fields/0/options", "invalid_option")]
+
+
+def test_a_lookup_to_an_unknown_entity_is_refused() -> None:
+    raw = entity(field("company", "lookup", options={"entity": "compnay"}))
+
+    assert problems(raw, COMPANY_PUBLISHED) == [("/fields/0/options/entity", "unknown_entity")]
+    assert "publish that entity first" in messages(raw)["/fields/0/options/entity"]
+
+
+def test_more_than_the_maximum_number_of_fields_is_refused_briefly() -> None:
+    raw = entity(*(field(f"f{i}") for i in range(MAX_FIELDS + 1)))
+
+    with pytest.raises(DocumentInvalid) as exc:
+        entity_kind.validate(raw)
+
+    (issue,) = exc.value.issues
+    assert (issue.path, issue.code) == ("/fields", "maxItems")
+    assert issue.message == f"has {MAX_FIELDS + 1} items; at most {MAX_FIELDS} allowed"
+
+
+def test_labels_longer_than_100_characters_are_refused() -> None:
+    long_label = {"zh": "长" * 101, "en": "Name"}
+    raw = entity(field("title", label=long_label), label={"zh": "名", "en": "x" * 150})
+
+    found = messages(raw)
+
+    assert sorted(found) == ["/fields/0/label/zh", "/label/en"]
+    assert "101 characters" in found["/fields/0/label/zh"]
+    assert "at most 100" in found["/label/en"]
+
+
+def test_index_and_title_field_must_name_fields_of_the_entity() -> None:
+    raw = entity(
+        field("title"),
+        title_field="name",
+        indexes=[
+            {"name": "by_title", "fields": ["title", "nope"]},
+            {"name": "by_title", "fields": ["created_at"]},
+        ],
+    )
+
+    assert problems(raw) == [
+        ("/title_field", "unknown_field"),
+        ("/indexes/0/name", "duplicate_index"),
+        ("/indexes/0/fields/1", "unknown_field"),
+        ("/indexes/1/name", "duplicate_index"),
+    ]
+
+
+def test_unknown_properties_name_the_allowed_ones() -> None:
+    raw = entity(field("title", requird=True))
+
+    assert problems(raw) == [("/fields/0", "additionalProperties")]
+    assert "allowed properties:" in messages(raw)["/fields/0"]
+    assert "required" in messages(raw)["/fields/0"]
+
+
+def test_every_problem_of_a_document_is_listed_not_only_the_first() -> None:
+    # given: schema problems and semantic problems in one document
+    raw = entity(
+        field("select"),
+        field("Bad Name"),
+        field("id"),
+        field("code"),
+        field("code"),
+        field("amount", "numbr"),
+        field("company", "lookup", options={"entity": "nowhere"}),
+        field("version", label={"zh": "x" * 101, "en": "Version"}),
+        name="fl_deal",
+    )
+
+    # when
+    found = problems(raw)
+
+    # then
+    assert sorted(found) == sorted(
+        [
+            ("/name", "reserved_name"),
+            ("/fields/0/name", "reserved_name"),
+            ("/fields/1/name", "pattern"),
+            ("/fields/2/name", "system_column"),
+            ("/fields/3/name", "duplicate_field"),
+            ("/fields/4/name", "duplicate_field"),
+            ("/fields/5/type", "enum"),
+            ("/fields/6/options/entity", "unknown_entity"),
+            ("/fields/7/name", "system_column"),
+            ("/fields/7/label/zh", "maxLength"),
+        ]
+    )
+
+
+def test_semantic_problems_are_listed_even_when_an_option_is_invalid() -> None:
+    raw = entity(
+        field("amount", "decimal", options={"scale": 40}),
+        field("select"),
+        field("company", "lookup", options={"entity": "nowhere"}),
+    )
+
+    assert problems(raw) == [
+        ("/fields/0/options/scale", "maximum"),
+        ("/fields/1/name", "reserved_name"),
+        ("/fields/2/options/entity", "unknown_entity"),
+    ]
+
+
+def test_a_document_must_be_an_object() -> None:
+    assert problems(["not", "an", "entity"]) == [("", "type")]
+
+
+def test_a_newer_schema_version_is_refused() -> None:
+    raw = entity(field("title"), schema_version=99)
+
+    assert problems(raw) == [("/schema_version", "too_new")]
+    assert "upgrade formloom" in messages(raw)["/schema_version"]
+
+
+def test_the_published_json_schema_validates_raw_documents() -> None:
+    schema = entity_kind.json_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+
+    assert "lookup" in schema["$defs"]["FieldDef"]["properties"]["type"]["enum"]
+    assert list(validator.iter_errors(entity(field("title")))) == []
+    assert [e.validator for e in validator.iter_errors(entity(field("title", "txt")))] == ["enum"]
