@@ -181,6 +181,8 @@ class SchemaSync:
     def _ConvertColumn(self, op: ConvertColumn) -> None:
         conversion = op.conversion
         table = self._reflect(op.table, op.column, conversion)
+        if conversion.overflow is not None and not self._all_fit(op, table, conversion.overflow):
+            return
         if conversion.loss is not None and not self._loss_accepted(op, table, conversion.loss):
             return
         target = sql_type(conversion.target)
@@ -215,12 +217,33 @@ class SchemaSync:
             schema=self.schema,
         )
 
-    def _loss_accepted(self, op: ConvertColumn, table: Table, loss: LossCheck) -> bool:
+    def _affected(self, op: ConvertColumn, table: Table, check: LossCheck) -> int:
+        """How many stored values match ``check``."""
         column = table.c[op.column]
-        condition = _loss_condition(column, loss, sqlite=self.sqlite)
-        affected = self.conn.execute(
+        scale = op.conversion.target.scale or 0
+        condition = _loss_condition(column, check, sqlite=self.sqlite, target_scale=scale)
+        count: int = self.conn.execute(
             select(func.count()).select_from(table).where(and_(column.is_not(None), condition))
         ).scalar_one()
+        return count
+
+    def _all_fit(self, op: ConvertColumn, table: Table, overflow: LossCheck) -> bool:
+        affected = self._affected(op, table, overflow)
+        if affected == 0:
+            return True
+        self.issues.append(
+            Issue(
+                op.field_path,
+                "values_do_not_fit",
+                f"cannot change `{op.table}.{op.column}` to {op.conversion.target.describe()}: "
+                f"{affected} row(s) hold {overflow.describe().removeprefix('values ')}; "
+                "choose a larger precision or correct those rows first",
+            )
+        )
+        return False
+
+    def _loss_accepted(self, op: ConvertColumn, table: Table, loss: LossCheck) -> bool:
+        affected = self._affected(op, table, loss)
         if affected == 0 or self.force:
             return True
         self.issues.append(
@@ -265,13 +288,15 @@ class SchemaSync:
 
 
 def _loss_condition(
-    column: ColumnElement[object], loss: LossCheck, *, sqlite: bool
+    column: ColumnElement[object], loss: LossCheck, *, sqlite: bool, target_scale: int = 0
 ) -> ColumnElement[bool]:
     if loss.kind == "longer_than":
         length = func.length if sqlite else func.char_length
         return length(cast(column, Text())) > loss.limit
     if loss.kind == "fraction_beyond":
         return column != func.round(column, loss.limit)
+    if loss.kind == "digits_beyond":
+        return func.abs(func.round(column, target_scale)) >= 10**loss.limit
     return func.json_array_length(column) > 1
 
 

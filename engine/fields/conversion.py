@@ -15,7 +15,7 @@ from typing import Literal
 from formloom.engine.fields.storage import Storage
 
 TransformKind = Literal["cast", "wrap_json_array", "first_json_element", "truncate", "round"]
-LossKind = Literal["longer_than", "fraction_beyond", "more_than_one_element"]
+LossKind = Literal["longer_than", "fraction_beyond", "more_than_one_element", "digits_beyond"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class LossCheck:
                 f"values with more than {self.limit} decimal places would be rounded"
             ),
             "more_than_one_element": "values with more than one choice would keep only the first",
+            "digits_beyond": (
+                f"values with more than {self.limit} digits before the decimal point do not fit"
+            ),
         }[self.kind]
 
 
@@ -40,7 +43,9 @@ class Conversion:
     """How to move values from ``source`` storage to ``target`` storage.
 
     ``possible`` is False when the platform cannot convert at all; ``reason``
-    then says what to do instead. ``loss`` is set for changes that may lose data.
+    then says what to do instead. ``loss`` is set for changes that may lose data
+    (allowed when forced); ``overflow`` names values that cannot be stored in the
+    target at all (refused even when forced).
     """
 
     source: Storage
@@ -49,6 +54,7 @@ class Conversion:
     transform: TransformKind = "cast"
     loss: LossCheck | None = None
     reason: str = ""
+    overflow: LossCheck | None = None
 
     @property
     def changes_column(self) -> bool:
@@ -56,6 +62,9 @@ class Conversion:
 
 
 _NUMERIC = ("integer", "decimal")
+_INTEGER_DIGITS = 19
+#: Select values are API names: at most 63 characters.
+_LONGEST_CHOICE = 63
 _TEXTUAL = ("string", "text")
 
 
@@ -78,16 +87,15 @@ def plan_conversion(source: Storage, target: Storage) -> Conversion:
             return Conversion(source, target, possible=True)
         assert target.length is not None
         return Conversion(source, target, True, "truncate", LossCheck("longer_than", target.length))
-    if s == "integer" and t == "decimal":
-        return Conversion(source, target, possible=True)
-    if s == "decimal" and t in _NUMERIC:
-        scale = target.scale or 0
-        if t == "decimal" and (source.scale or 0) <= scale:
-            return Conversion(source, target, possible=True)
-        return Conversion(source, target, True, "round", LossCheck("fraction_beyond", scale))
+    if s in _NUMERIC and t in _NUMERIC:
+        overflow = _overflow(source, target)
+        if s == "integer" or (t == "decimal" and (source.scale or 0) <= (target.scale or 0)):
+            return Conversion(source, target, possible=True, overflow=overflow)
+        loss = LossCheck("fraction_beyond", target.scale or 0)
+        return Conversion(source, target, True, "round", loss, overflow=overflow)
     if s == "string" and t == "json":
         return Conversion(source, target, True, "wrap_json_array")
-    if s == "json" and t == "string":
+    if s == "json" and t == "string" and (target.length or 0) >= _LONGEST_CHOICE:
         return Conversion(
             source, target, True, "first_json_element", LossCheck("more_than_one_element")
         )
@@ -98,6 +106,20 @@ def plan_conversion(source: Storage, target: Storage) -> Conversion:
         target,
         f"values stored as {source.describe()} cannot be converted to {target.describe()}",
     )
+
+
+def _integer_digits(storage: Storage) -> int:
+    if storage.kind == "integer":
+        return _INTEGER_DIGITS
+    return (storage.precision or 0) - (storage.scale or 0)
+
+
+def _overflow(source: Storage, target: Storage) -> LossCheck | None:
+    """Values of ``source`` too large for ``target`` (None when every value fits)."""
+    room = _integer_digits(target)
+    if room >= _integer_digits(source):
+        return None
+    return LossCheck("digits_beyond", room)
 
 
 def _widest_number(source: Storage) -> int:

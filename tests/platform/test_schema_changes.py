@@ -1065,3 +1065,34 @@ def test_purging_an_entity_that_a_removed_entity_looks_up_is_refused(
 def test_removing_an_unknown_entity_is_not_found(store: MetaStore) -> None:
     with pytest.raises(NotFound):
         store.remove(ENV, "entity", "nothing", PublishOptions())
+
+
+# -- values that cannot fit the new type ------------------------------------------------------
+
+
+def test_shrinking_a_decimal_is_refused_even_when_forced_if_values_do_not_fit(
+    store: MetaStore, tables: Tables
+) -> None:
+    # given: a decimal(18,4) holding a value with six integer digits
+    wide = field("amount", "decimal", options={"precision": 18, "scale": 4})
+    publish(store, entity("deal", wide))
+    tables.insert("deal", amount=123456.5)
+    narrow = field("amount", "decimal", options={"precision": 6, "scale": 2})
+
+    # when: the precision shrinks to four integer digits, even with force
+    with pytest.raises(Invalid) as caught:
+        publish(store, entity("deal", narrow), force=True)
+
+    # then: refused, naming the count, and nothing changed
+    assert caught.value.issues[0].code == "values_do_not_fit"
+    assert "1 row(s)" in caught.value.issues[0].message
+    assert [float(v) for v in tables.values("deal", "amount")] == [123456.5]
+
+
+def test_shrinking_a_decimal_whose_values_fit_keeps_them(store: MetaStore, tables: Tables) -> None:
+    publish(
+        store, entity("deal", field("amount", "decimal", options={"precision": 18, "scale": 2}))
+    )
+    tables.insert("deal", amount=99.5)
+    publish(store, entity("deal", field("amount", "decimal", options={"precision": 6, "scale": 2})))
+    assert [float(v) for v in tables.values("deal", "amount")] == [99.5]
