@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
@@ -296,7 +297,9 @@ def _loss_condition(
     if loss.kind == "fraction_beyond":
         return column != func.round(column, loss.limit)
     if loss.kind == "digits_beyond":
-        return func.abs(func.round(column, target_scale)) >= 10**loss.limit
+        rounded: ColumnElement[Any] = func.abs(func.round(column, target_scale))
+        too_large: ColumnElement[bool] = rounded >= 10**loss.limit
+        return too_large
     return func.json_array_length(column) > 1
 
 
