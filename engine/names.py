@@ -17,6 +17,7 @@ SYSTEM_COLUMNS = (
     "updated_by",
     "owner_id",
     "version",
+    "deleted_at",
 )
 
 #: Prefix of the platform's own tables inside an environment; entity names may not use it.

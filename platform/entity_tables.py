@@ -20,6 +20,7 @@ def system_columns() -> list[Column[object]]:
         Column("updated_by", BigInteger, nullable=True),
         Column("owner_id", BigInteger, nullable=True),
         Column("version", Integer, nullable=False, server_default="1"),
+        Column("deleted_at", UtcDateTime(), nullable=True),
     ]
 
 
