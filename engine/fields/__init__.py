@@ -1,7 +1,7 @@
 """Field types: one registered class per type."""
 
 from formloom.engine.fields import types as _builtin_types  # noqa: F401  (registers the types)
-from formloom.engine.fields.base import FieldType, field_types, register
+from formloom.engine.fields.base import FieldType, FieldValueError, field_types, register
 from formloom.engine.fields.storage import Storage
 
-__all__ = ["FieldType", "Storage", "field_types", "register"]
+__all__ = ["FieldType", "FieldValueError", "Storage", "field_types", "register"]

@@ -1,8 +1,10 @@
 """The field type contract and its registry.
 
 A field type is one class (STYLE.md: no type switches spread over modules):
-it validates its own options and says how the field is stored. The records
-runtime adds normalisation, JSON Schema and filters to the same classes.
+it validates its own options, says how the field is stored, normalises and
+validates values (with Chinese and English messages), describes them in JSON
+Schema, converts stored values back to JSON, and names its filter operators
+and CEL type.
 """
 
 from __future__ import annotations
@@ -12,9 +14,26 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from formloom.engine.errors import Issue, pointer
+from formloom.engine.errors import EngineError, Issue, pointer
 from formloom.engine.fields.storage import Storage
 from formloom.engine.registry import Registry
+
+
+class FieldValueError(EngineError):
+    """A value does not fit its field; carries the message in English and Chinese."""
+
+    def __init__(self, code: str, en: str, zh: str) -> None:
+        super().__init__(en)
+        self.code, self.en, self.zh = code, en, zh
+
+    def message(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+#: Operators every type supports.
+BASIC_OPERATORS = ("eq", "ne", "in", "not_in", "is_empty")
+TEXT_OPERATORS = (*BASIC_OPERATORS, "contains", "starts_with")
+ORDERED_OPERATORS = (*BASIC_OPERATORS, "gt", "ge", "lt", "le", "between")
 
 
 class NoOptions(BaseModel):
@@ -28,6 +47,10 @@ class FieldType(ABC):
 
     name: ClassVar[str]
     options_model: ClassVar[type[BaseModel]] = NoOptions
+    #: Filter operators this type supports (see the records query language).
+    operators: ClassVar[tuple[str, ...]] = BASIC_OPERATORS
+    #: The CEL type of values, for formulas and validation rules.
+    cel_type: ClassVar[str] = "string"
 
     def parse_options(self, options: dict[str, Any]) -> BaseModel:
         return self.options_model.model_validate(options)
@@ -54,6 +77,25 @@ class FieldType(ABC):
     def references(self, options: dict[str, Any]) -> str | None:
         """The entity this field points at (lookups), or None."""
         return None
+
+    @abstractmethod
+    def value_schema(self, options: Any) -> dict[str, Any]:
+        """JSON Schema of one (non-null) value; ``options`` is the parsed options model."""
+
+    @abstractmethod
+    def normalise(self, value: Any, options: Any) -> Any:
+        """Turn a JSON value into the stored value, or raise :class:`FieldValueError`.
+
+        ``value`` is never None (the records layer handles empty values).
+        """
+
+    def to_json(self, value: Any, options: Any) -> Any:
+        """Turn a stored value into its JSON form (the default keeps it as it is)."""
+        return value
+
+    def is_empty(self, value: Any) -> bool:
+        """Whether a stored value counts as empty for `required` checks."""
+        return value is None or value == "" or value == []
 
 
 field_types: Registry[FieldType] = Registry("field type")

@@ -1,0 +1,1 @@
+"""Records: what an entity's records look like and how payloads are checked (pure)."""

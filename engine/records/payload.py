@@ -1,0 +1,139 @@
+"""Check a record payload against its entity and turn it into stored values.
+
+Every problem of the payload is collected (unknown fields, read-only system
+fields, wrong values with zh/en messages, missing required fields); nothing is
+stored unless the list is empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from formloom.engine.errors import Issue, pointer
+from formloom.engine.fields import FieldValueError
+from formloom.engine.names import SYSTEM_COLUMNS
+from formloom.engine.records.compiled import CompiledEntity
+
+#: System fields a client may send: `version` (optimistic locking) and `owner_id`.
+WRITABLE_SYSTEM = ("version", "owner_id")
+
+
+@dataclass
+class CheckedPayload:
+    """Stored values to write, the version the client based its change on, and the problems."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
+    owner_id: int | None = None
+    issues: list[Issue] = field(default_factory=list)
+
+
+def check_payload(
+    entity: CompiledEntity,
+    payload: Any,
+    *,
+    partial: bool,
+    lang: str = "en",
+    at: str = "",
+) -> CheckedPayload:
+    """Check ``payload``: ``partial`` (PATCH) checks only the fields present.
+
+    A full payload (create, PUT) must give every required field a value; on
+    create, fields with a ``default`` that are absent get it.
+    """
+    checked = CheckedPayload()
+    if not isinstance(payload, dict):
+        message = "expected a JSON object" if lang != "zh" else "应为 JSON 对象"
+        checked.issues.append(Issue(at or "", "type", message))
+        return checked
+    for key, raw in payload.items():
+        path = at + pointer(key)
+        if key in WRITABLE_SYSTEM:
+            _system_value(checked, key, raw, path, lang)
+        elif key in SYSTEM_COLUMNS:
+            checked.issues.append(
+                Issue(
+                    path,
+                    "read_only",
+                    _msg(
+                        lang,
+                        f"`{key}` is set by the platform and cannot be written",
+                        f"`{key}` 由系统维护，不能写入",
+                    ),
+                )
+            )
+        elif key not in entity.fields:
+            known = ", ".join(entity.fields)
+            checked.issues.append(
+                Issue(
+                    path,
+                    "unknown_field",
+                    _msg(
+                        lang,
+                        f"`{entity.name}` has no field `{key}`; its fields are: {known}",
+                        f"`{entity.name}` 没有字段 `{key}`；可用字段：{known}",
+                    ),
+                )
+            )
+        else:
+            _field_value(checked, entity, key, raw, path, lang)
+    if not partial:
+        _apply_defaults_and_required(checked, entity, payload, at, lang)
+    return checked
+
+
+def _system_value(checked: CheckedPayload, key: str, raw: Any, path: str, lang: str) -> None:
+    if raw is None and key == "owner_id":
+        checked.owner_id = None
+        return
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
+        setattr(checked, key, raw)
+        return
+    checked.issues.append(
+        Issue(
+            path,
+            "type",
+            _msg(lang, f"`{key}` must be a positive whole number", f"`{key}` 必须是正整数"),
+        )
+    )
+
+
+def _field_value(
+    checked: CheckedPayload, entity: CompiledEntity, key: str, raw: Any, path: str, lang: str
+) -> None:
+    compiled = entity.fields[key]
+    if raw is None or (
+        isinstance(raw, str) and raw.strip() == "" and compiled.field_type.name != "long_text"
+    ):
+        checked.values[key] = None
+        return
+    try:
+        checked.values[key] = compiled.field_type.normalise(raw, compiled.options)
+    except FieldValueError as exc:
+        label = compiled.label(lang)
+        checked.issues.append(Issue(path, exc.code, f"{label}: {exc.message(lang)}"))
+
+
+def _apply_defaults_and_required(
+    checked: CheckedPayload, entity: CompiledEntity, payload: dict[str, Any], at: str, lang: str
+) -> None:
+    for name, compiled in entity.fields.items():
+        definition = compiled.definition
+        if name not in payload and definition.default is not None:
+            _field_value(checked, entity, name, definition.default, at + pointer(name), lang)
+        if definition.required and compiled.field_type.is_empty(checked.values.get(name)):
+            if any(i.path == at + pointer(name) for i in checked.issues):
+                continue
+            label = compiled.label(lang)
+            checked.issues.append(
+                Issue(
+                    at + pointer(name),
+                    "required",
+                    _msg(lang, f"{label} is required", f"{label}为必填项"),
+                )
+            )
+
+
+def _msg(lang: str, en: str, zh: str) -> str:
+    return zh if lang == "zh" else en
