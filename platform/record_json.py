@@ -1,0 +1,35 @@
+"""Records as JSON: system fields first, then the entity's fields in document order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from formloom.platform.entity_runtime import RuntimeEntity
+
+SYSTEM_FIELDS = (
+    "id",
+    "version",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "owner_id",
+)
+
+
+def record_to_json(
+    entity: RuntimeEntity, row: Mapping[str, Any], *, fields: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """One stored row as JSON; ``fields`` limits the user fields returned (system ones stay)."""
+    out: dict[str, Any] = {}
+    for name in SYSTEM_FIELDS:
+        value = row.get(name)
+        out[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    if row.get("deleted_at") is not None:
+        out["deleted_at"] = row["deleted_at"].isoformat()
+    wanted = entity.compiled.fields if fields is None else fields
+    for name in wanted:
+        compiled = entity.compiled.fields[name]
+        out[name] = compiled.to_json(row.get(name))
+    return out
