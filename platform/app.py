@@ -10,8 +10,12 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from formloom.platform import api_environments, api_jobs
 from formloom.platform.database import Workspace
@@ -22,6 +26,7 @@ from formloom.platform.settings import Settings
 from formloom.platform.worker import Worker
 
 log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).with_name("static")
 
 
 def build_app(
@@ -52,7 +57,9 @@ def build_app(
         version="0.1.0",
         description="No-code CRM builder: metadata in, working apps out.",
         lifespan=lifespan,
+        docs_url=None,
     )
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.workspace = workspace
     app.state.metastore = MetaStore(workspace)
     install_error_handlers(app)
@@ -60,6 +67,17 @@ def build_app(
     app.include_router(api_jobs.router)
     for router in routers:
         app.include_router(router)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI served from vendored assets (no CDN: machines may be offline)."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="formloom API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
 
     @app.get("/api/health", tags=["platform"])
     def health() -> dict[str, str]:

@@ -163,3 +163,12 @@ def test_remove_is_soft_then_purge(client, settings):
     assert "company" in table_columns(settings, "production", "account")
     assert client.delete(base + "?purge=true").status_code == 200
     assert table_columns(settings, "production", "account") == []
+
+
+def test_api_docs_use_vendored_assets(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/static/swagger-ui/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    assert client.get("/static/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "formloom"
