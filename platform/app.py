@@ -11,6 +11,7 @@ import threading
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -19,9 +20,10 @@ from fastapi.staticfiles import StaticFiles
 
 from formloom.platform import api_environments, api_jobs
 from formloom.platform.database import Workspace
-from formloom.platform.environments import initialise_workspace
+from formloom.platform.environments import PRODUCTION, initialise_workspace, require_environment
 from formloom.platform.http_errors import install_error_handlers
 from formloom.platform.metastore import MetaStore
+from formloom.platform.openapi_entities import with_entities
 from formloom.platform.settings import Settings
 from formloom.platform.worker import Worker
 
@@ -78,6 +80,19 @@ def build_app(
             swagger_css_url="/static/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
         )
+
+    base_openapi = app.openapi
+
+    def openapi_with_entities() -> dict[str, Any]:
+        return with_entities(base_openapi(), workspace, PRODUCTION)
+
+    app.openapi = openapi_with_entities  # type: ignore[method-assign]
+
+    @app.get("/api/envs/{env}/openapi.json", tags=["platform"])
+    def environment_openapi(env: str) -> dict[str, Any]:
+        """The OpenAPI document with the entities published in ``env``."""
+        require_environment(workspace, env)
+        return with_entities(base_openapi(), workspace, env)
 
     @app.get("/api/health", tags=["platform"])
     def health() -> dict[str, str]:

@@ -172,3 +172,20 @@ def test_api_docs_use_vendored_assets(client):
     assert "cdn" not in page.text.lower()
     assert client.get("/static/swagger-ui/swagger-ui-bundle.js").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "formloom"
+
+
+def test_openapi_describes_published_entities_with_their_fields(client):
+    # given: no entity yet, then one published
+    assert "/api/envs/production/records/account" not in client.get("/openapi.json").json()["paths"]
+    client.put("/api/envs/production/meta/entity/account", json=ACCOUNT)
+    client.post("/api/envs/production/meta/entity/account/publish")
+    # then: its paths and schema (real fields) appear
+    spec = client.get("/openapi.json").json()
+    assert "/api/envs/production/records/account/{id}" in spec["paths"]
+    schema = spec["components"]["schemas"]["production.account"]
+    assert schema["properties"]["level"]["anyOf"][0]["enum"] == ["a"]
+    # and another environment's document has no such paths
+    client.post("/api/environments", json={"name": "sandbox"})
+    other = client.get("/api/envs/sandbox/openapi.json").json()
+    assert "/api/envs/production/records/account" not in other["paths"]
+    assert client.get("/api/envs/nowhere/openapi.json").status_code == 404
