@@ -20,7 +20,7 @@ _TYPES: dict[StorageKind, Callable[[Storage], TypeEngine[Any]]] = {
     "boolean": lambda s: Boolean(),
     "date": lambda s: Date(),
     "datetime": lambda s: UtcDateTime(),
-    "json": lambda s: JSON(),
+    "json": lambda s: JSON(none_as_null=True),
 }
 
 

@@ -150,6 +150,17 @@ def _field_type_issues(
     option_issues = field_type.check_options(field.options, at=at)
     if option_issues:
         return option_issues
+    storage = field_type.storage(field.options).kind
+    if storage in ("text", "json") and (field.unique or field.indexed):
+        flag = "unique" if field.unique else "indexed"
+        return [
+            Issue(
+                at + "/" + flag,
+                "not_indexable",
+                f"field `{field.name}` of type `{field.type}` cannot be {flag}: long texts and "
+                "structured values have no index; use a `text` field for values to look up",
+            )
+        ]
     target = field_type.references(field.options)
     if target is not None and target != entity_name and not context.exists("entity", target):
         return [

@@ -257,3 +257,30 @@ def test_the_published_json_schema_validates_raw_documents() -> None:
     assert "lookup" in schema["$defs"]["FieldDef"]["properties"]["type"]["enum"]
     assert list(validator.iter_errors(entity(field("title")))) == []
     assert [e.validator for e in validator.iter_errors(entity(field("title", "txt")))] == ["enum"]
+
+
+@pytest.mark.parametrize("field_type", ["long_text", "multi_select", "tags", "json"])
+def test_long_and_structured_fields_cannot_be_unique_or_indexed(field_type):
+    options = (
+        {"choices": [{"value": "a", "label": {"zh": "甲", "en": "A"}}]}
+        if field_type == "multi_select"
+        else {}
+    )
+    document = {
+        "name": "deal",
+        "label": {"zh": "商机", "en": "Deal"},
+        "fields": [
+            {
+                "name": "notes",
+                "label": {"zh": "备注", "en": "Notes"},
+                "type": field_type,
+                "unique": True,
+                "options": options,
+            }
+        ],
+    }
+    with pytest.raises(DocumentInvalid) as caught:
+        entity_kind.validate(document)
+    assert [(i.path, i.code) for i in caught.value.issues] == [
+        ("/fields/0/unique", "not_indexable")
+    ]
