@@ -38,10 +38,26 @@ class EnvironmentInfo:
 
 
 def initialise_workspace(workspace: Workspace) -> None:
-    """Migrate the platform tables and make sure `production` exists (idempotent)."""
+    """Migrate the platform tables, make sure `production` exists, upgrade every environment.
+
+    Idempotent; environments created before a new environment table was added get it here.
+    """
     upgrade_platform(workspace)
     if not environment_exists(workspace, PRODUCTION):
         create_environment(workspace, PRODUCTION, description="Production")
+    for info in list_environments(workspace):
+        upgrade_environment(workspace, info.name)
+
+
+def upgrade_environment(workspace: Workspace, name: str) -> None:
+    """Create the environment tables (``env_metadata``) the environment does not have yet.
+
+    ``checkfirst`` looks each table up in the environment's own schema or attached
+    file (SQLAlchemy resolves the ``env`` placeholder through ``schema_translate_map``),
+    so existing tables are left alone.
+    """
+    with workspace.begin(name) as conn:
+        env_metadata.create_all(conn, checkfirst=True)
 
 
 def list_environments(workspace: Workspace) -> list[EnvironmentInfo]:

@@ -112,3 +112,18 @@ job = Table(
     Index("uq_fl_job_dedupe", "dedupe_key", unique=True),
     schema=ENV,
 )
+
+audit = Table(
+    "fl_audit",
+    env_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("entity", String(63), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("actor", BigInteger, nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("changes", JSON, nullable=False),
+    Column("cause", JSON, nullable=True),
+    Index("ix_fl_audit_record", "entity", "record_id", "id"),
+    schema=ENV,
+)

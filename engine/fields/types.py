@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -91,8 +91,19 @@ class PhoneOptions(_Options):
     region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
 
 
+#: What deleting a looked-up record does to the records that look it up.
+OnDelete = Literal["restrict", "set_null", "cascade"]
+
+
 class LookupOptions(_Options):
     entity: str = Field(pattern=API_NAME_PATTERN)
+    on_delete: OnDelete = Field(
+        default="restrict",
+        description=(
+            "When the looked-up record is deleted: `restrict` refuses while records look it "
+            "up, `set_null` clears this field, `cascade` deletes these records too"
+        ),
+    )
 
 
 @register

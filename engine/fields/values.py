@@ -67,16 +67,19 @@ def decimal(value: Any, *, precision: int | None, scale: int | None) -> Decimal:
         raise wrong_type(value, "a number", "数字") from None
     if not number.is_finite():
         raise wrong_type(value, "a finite number", "有限数字")
-    places = max(0, -int(number.as_tuple().exponent))
+    if number == 0:
+        return Decimal(0)
+    # Trailing zeros are not precision: "1.50" fits a scale of 1.
+    places = max(0, -int(number.normalize().as_tuple().exponent))
     if scale is not None and places > scale:
         raise FieldValueError(
             "too_precise",
             f"{number} has {places} decimal places; at most {scale} allowed",
             f"{number} 有 {places} 位小数，最多允许 {scale} 位",
         )
-    digits = len(number.as_tuple().digits) - max(0, -int(number.as_tuple().exponent))
+    digits = number.adjusted() + 1  # digits before the decimal point (<= 0 below 1)
     room = (precision or 38) - (scale or 0)
-    if number != 0 and max(digits, 0) > room:
+    if digits > room:
         raise FieldValueError(
             "out_of_range",
             f"{number} is too large: at most {room} digits before the decimal point",
@@ -203,10 +206,12 @@ def phone(value: Any, *, region: str) -> str:
 def url(value: Any) -> str:
     address = text(value, max_length=2048)
     parts = urlsplit(address)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    blank = any(c.isspace() for c in address)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or blank:
         raise FieldValueError(
             "invalid_url",
-            f"{address!r} is not a web address; use http:// or https://",
-            f"“{address}”不是有效的网址，请以 http:// 或 https:// 开头",
+            f"{address!r} is not a web address; start it with http:// or https:// "
+            "and leave out spaces",
+            f"“{address}”不是有效的网址，请以 http:// 或 https:// 开头且不含空格",
         )
     return address

@@ -7,6 +7,7 @@ stored unless the list is empty.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +37,14 @@ def check_payload(
     partial: bool,
     lang: str = "en",
     at: str = "",
+    fill_defaults: bool = True,
 ) -> CheckedPayload:
     """Check ``payload``: ``partial`` (PATCH) checks only the fields present.
 
-    A full payload (create, PUT) must give every required field a value; on
-    create, fields with a ``default`` that are absent get it.
+    A full payload (create, PUT) must give every required field a value; absent
+    fields with a ``default`` get it when ``fill_defaults`` (create; a PUT passes
+    False: what it leaves out becomes empty). A partial payload may not empty a
+    required field either.
     """
     checked = CheckedPayload()
     if not isinstance(payload, dict):
@@ -64,23 +68,28 @@ def check_payload(
                 )
             )
         elif key not in entity.fields:
-            known = ", ".join(entity.fields)
-            checked.issues.append(
-                Issue(
-                    path,
-                    "unknown_field",
-                    _msg(
-                        lang,
-                        f"`{entity.name}` has no field `{key}`; its fields are: {known}",
-                        f"`{entity.name}` 没有字段 `{key}`；可用字段：{known}",
-                    ),
-                )
-            )
+            checked.issues.append(_unknown_field(entity, key, path, lang))
         else:
             _field_value(checked, entity, key, raw, path, lang)
-    if not partial:
-        _apply_defaults_and_required(checked, entity, payload, at, lang)
+    if partial:
+        _check_required(checked, entity, [n for n in entity.fields if n in payload], at, lang)
+    else:
+        if fill_defaults:
+            _apply_defaults(checked, entity, payload, at, lang)
+        _check_required(checked, entity, list(entity.fields), at, lang)
     return checked
+
+
+def _unknown_field(entity: CompiledEntity, key: str, path: str, lang: str) -> Issue:
+    close = difflib.get_close_matches(key, entity.fields, n=1)
+    if close:
+        en = f"`{entity.name}` has no field `{key}`; did you mean `{close[0]}`?"
+        zh = f"`{entity.name}` 没有字段 `{key}`；是否指 `{close[0]}`？"
+    else:
+        known = ", ".join(entity.fields)
+        en = f"`{entity.name}` has no field `{key}`; its fields are: {known}"
+        zh = f"`{entity.name}` 没有字段 `{key}`；可用字段：{known}"
+    return Issue(path, "unknown_field", _msg(lang, en, zh))
 
 
 def _system_value(checked: CheckedPayload, key: str, raw: Any, path: str, lang: str) -> None:
@@ -112,26 +121,32 @@ def _field_value(
         checked.values[key] = compiled.field_type.normalise(raw, compiled.options)
     except FieldValueError as exc:
         label = compiled.label(lang)
-        checked.issues.append(Issue(path, exc.code, f"{label}: {exc.message(lang)}"))
+        separator = "：" if lang == "zh" else ": "
+        checked.issues.append(Issue(path, exc.code, f"{label}{separator}{exc.message(lang)}"))
 
 
-def _apply_defaults_and_required(
+def _apply_defaults(
     checked: CheckedPayload, entity: CompiledEntity, payload: dict[str, Any], at: str, lang: str
 ) -> None:
     for name, compiled in entity.fields.items():
-        definition = compiled.definition
-        if name not in payload and definition.default is not None:
-            _field_value(checked, entity, name, definition.default, at + pointer(name), lang)
-        if definition.required and compiled.field_type.is_empty(checked.values.get(name)):
-            if any(i.path == at + pointer(name) for i in checked.issues):
-                continue
+        default = compiled.definition.default
+        if name not in payload and default is not None:
+            _field_value(checked, entity, name, default, at + pointer(name), lang)
+
+
+def _check_required(
+    checked: CheckedPayload, entity: CompiledEntity, names: list[str], at: str, lang: str
+) -> None:
+    flagged = {i.path for i in checked.issues}
+    for name in names:
+        compiled = entity.fields[name]
+        path = at + pointer(name)
+        if not compiled.definition.required or path in flagged:
+            continue
+        if compiled.field_type.is_empty(checked.values.get(name)):
             label = compiled.label(lang)
             checked.issues.append(
-                Issue(
-                    at + pointer(name),
-                    "required",
-                    _msg(lang, f"{label} is required", f"{label}为必填项"),
-                )
+                Issue(path, "required", _msg(lang, f"{label} is required", f"{label}为必填项"))
             )
 
 

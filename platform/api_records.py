@@ -1,0 +1,289 @@
+"""HTTP routes for records of an environment: ``/api/envs/{env}/...``.
+
+- ``GET  entities/{entity}/schema``: JSON Schema of the entity's records.
+- ``POST records/{entity}``: create (201, ``Location``, ``ETag``).
+- ``POST records/{entity}/bulk``: creates, updates and deletes in one transaction.
+- ``GET  records/{entity}/recycle-bin``: deleted records, most recent first.
+- ``GET|PATCH|PUT|DELETE records/{entity}/{id}``: read, change (``version`` in the
+  body or ``If-Match: "<version>"``), soft delete (``?purge=true``: remove a
+  deleted record for good).
+- ``POST records/{entity}/{id}/restore``; ``GET records/{entity}/{id}/history``.
+
+``Accept-Language: zh…`` gives Chinese messages. Errors are problem+json; a
+stale update's 409 carries the record as it is now in ``current``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+
+from formloom.engine.errors import Issue
+from formloom.platform import records
+from formloom.platform.deps import WorkspaceDep
+from formloom.platform.errors import Invalid, PlatformError
+from formloom.platform.http_errors import PROBLEM, problem
+
+
+class _RecordRoute(APIRoute):
+    """Renders errors that carry ``details`` (e.g. ``current``) as problem+json with them."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except PlatformError as exc:
+                details: dict[str, Any] = getattr(exc, "details", {})
+                if not details:
+                    raise
+                return _problem_with(exc, details)
+
+        return handle
+
+
+def _problem_with(exc: PlatformError, details: dict[str, Any]) -> JSONResponse:
+    issues = exc.issues or [Issue("", exc.code, exc.message)]
+    rendered = problem(exc.status, type(exc).__name__, exc.message, exc.code, issues)
+    body = {**json.loads(bytes(rendered.body)), **details}
+    headers = {}
+    current = details.get("current")
+    if isinstance(current, dict) and "version" in current:
+        headers["ETag"] = _etag(current)
+    return JSONResponse(body, status_code=exc.status, media_type=PROBLEM, headers=headers)
+
+
+router = APIRouter(prefix="/api/envs/{env}", tags=["records"], route_class=_RecordRoute)
+
+
+def language(accept_language: Annotated[str | None, Header()] = None) -> str:
+    """``zh`` when the client prefers Chinese (``Accept-Language: zh-CN,…``), else ``en``."""
+    return "zh" if (accept_language or "").strip().lower().startswith("zh") else "en"
+
+
+def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """The record version named by ``If-Match: "<version>"`` (ETag from GET), or None."""
+    if if_match is None:
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit() or int(tag) < 1:
+        message = (
+            f"If-Match {if_match!r} does not name a record version: send the ETag a GET "
+            'returned, e.g. If-Match: "3"'
+        )
+        raise Invalid(message, issues=[Issue("/headers/If-Match", "invalid_if_match", message)])
+    return int(tag)
+
+
+LangDep = Annotated[str, Depends(language)]
+IfMatchDep = Annotated[int | None, Depends(if_match_version)]
+RecordBody = Annotated[Any, Body(description="Field values (JSON object); `version` on updates")]
+
+
+class BulkRequest(BaseModel):
+    """Rows to write in one transaction; at most 1000 in all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    create: list[Any] = Field(default_factory=list, description="New records' field values")
+    update: list[Any] = Field(
+        default_factory=list, description="`id`, `version` and the fields to change"
+    )
+    delete: list[Any] = Field(default_factory=list, description="`id` and optionally `version`")
+
+
+def _etag(record: dict[str, Any]) -> str:
+    return f'"{record["version"]}"'
+
+
+@router.get("/entities/{entity}/schema")
+def get_entity_schema(env: str, entity: str, workspace: WorkspaceDep, lang: LangDep) -> Any:
+    """JSON Schema (2020-12) of the entity's records, labels in the request's language."""
+    return records.entity_schema(workspace, env=env, entity=entity, lang=lang)
+
+
+@router.post("/records/{entity}", status_code=201)
+def create_record(
+    env: str,
+    entity: str,
+    payload: RecordBody,
+    workspace: WorkspaceDep,
+    lang: LangDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Create a record; every problem of the payload is reported together (422)."""
+    record = records.create_record(
+        workspace, env=env, entity=entity, payload=payload, actor_id=None, lang=lang
+    )
+    response.headers["Location"] = f"/api/envs/{env}/records/{entity}/{record['id']}"
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.post("/records/{entity}/bulk")
+def bulk_write(
+    env: str, entity: str, body: BulkRequest, workspace: WorkspaceDep, lang: LangDep
+) -> dict[str, list[dict[str, Any]]]:
+    """All rows or none: a failing row makes the whole batch fail with every row's errors."""
+    return records.bulk_write(
+        workspace,
+        env=env,
+        entity=entity,
+        create=body.create,
+        update=body.update,
+        delete=body.delete,
+        actor_id=None,
+        lang=lang,
+    )
+
+
+@router.get("/records/{entity}/recycle-bin")
+def recycle_bin(
+    env: str,
+    entity: str,
+    workspace: WorkspaceDep,
+    limit: Annotated[int, Query(ge=1, le=records.MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
+) -> dict[str, Any]:
+    """Deleted records, most recently deleted first."""
+    return records.recycle_bin(workspace, env=env, entity=entity, limit=limit, cursor=cursor)
+
+
+@router.get("/records/{entity}/{record_id}")
+def get_record(
+    env: str,
+    entity: str,
+    record_id: int,
+    workspace: WorkspaceDep,
+    lang: LangDep,
+    response: Response,
+) -> dict[str, Any]:
+    """One record; its version is also the ``ETag``."""
+    record = records.get_record(workspace, env=env, entity=entity, record_id=record_id, lang=lang)
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.patch("/records/{entity}/{record_id}")
+def patch_record(
+    env: str,
+    entity: str,
+    record_id: int,
+    payload: RecordBody,
+    workspace: WorkspaceDep,
+    lang: LangDep,
+    version: IfMatchDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Change the fields sent; needs the version the change is based on."""
+    record = records.update_record(
+        workspace,
+        env=env,
+        entity=entity,
+        record_id=record_id,
+        payload=payload,
+        version=version,
+        replace=False,
+        lang=lang,
+    )
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.put("/records/{entity}/{record_id}")
+def put_record(
+    env: str,
+    entity: str,
+    record_id: int,
+    payload: RecordBody,
+    workspace: WorkspaceDep,
+    lang: LangDep,
+    version: IfMatchDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Replace every field (missing ones become empty); needs the version it is based on."""
+    record = records.update_record(
+        workspace,
+        env=env,
+        entity=entity,
+        record_id=record_id,
+        payload=payload,
+        version=version,
+        replace=True,
+        lang=lang,
+    )
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.delete("/records/{entity}/{record_id}", response_model=None)
+def delete_record(
+    env: str,
+    entity: str,
+    record_id: int,
+    workspace: WorkspaceDep,
+    lang: LangDep,
+    version: IfMatchDep,
+    response: Response,
+    purge: Annotated[
+        bool, Query(description="Remove a record that is in the recycle bin for good")
+    ] = False,
+) -> dict[str, Any] | Response:
+    """Move a record to the recycle bin (200, the deleted record), or purge it (204)."""
+    if purge:
+        records.purge_record(
+            workspace, env=env, entity=entity, record_id=record_id, version=version, lang=lang
+        )
+        return Response(status_code=204)
+    record = records.delete_record(
+        workspace, env=env, entity=entity, record_id=record_id, version=version, lang=lang
+    )
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.post("/records/{entity}/{record_id}/restore")
+def restore_record(
+    env: str,
+    entity: str,
+    record_id: int,
+    workspace: WorkspaceDep,
+    lang: LangDep,
+    version: IfMatchDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Bring a record back from the recycle bin."""
+    record = records.restore_record(
+        workspace, env=env, entity=entity, record_id=record_id, version=version, lang=lang
+    )
+    response.headers["ETag"] = _etag(record)
+    return record
+
+
+@router.get("/records/{entity}/{record_id}/history")
+def record_history(
+    env: str,
+    entity: str,
+    record_id: int,
+    workspace: WorkspaceDep,
+    lang: LangDep,
+    limit: Annotated[int, Query(ge=1, le=records.MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
+) -> dict[str, Any]:
+    """Who changed what and when, newest first (also for deleted and purged records)."""
+    return records.record_history(
+        workspace,
+        env=env,
+        entity=entity,
+        record_id=record_id,
+        limit=limit,
+        cursor=cursor,
+        lang=lang,
+    )

@@ -1,0 +1,270 @@
+"""Writing one record: create, update, soft delete, restore and purge, inside a transaction.
+
+The save pipeline (DESIGN.md §5) as far as it exists: normalise and check the
+payload (:func:`check_payload`), check lookups and unique values against the
+database, write with a version check, audit in the same transaction. Every
+problem of a row is raised as a :class:`PlatformError` whose issues carry the
+row's JSON pointer (``at``), so a bulk request can report each row's errors.
+
+Updates are conditional: ``UPDATE … WHERE id = ? AND version = ? AND deleted_at
+IS NULL``; a write that matches no row was overtaken by another (409 with the
+current record), never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import RowMapping, insert, update
+
+from formloom.engine.errors import Issue
+from formloom.engine.records.payload import CheckedPayload, check_payload
+from formloom.platform.audit import AuditEvent
+from formloom.platform.entity_runtime import RuntimeEntity
+from formloom.platform.record_cascade import (
+    after_delete,
+    carry_out_purge,
+    plan_purge,
+    restore_blocks,
+    restore_cascaded,
+)
+from formloom.platform.record_checks import lookup_issues, unique_issues
+from formloom.platform.record_context import WriteContext, full_values
+from formloom.platform.record_errors import (
+    DeleteRestricted,
+    NotInRecycleBin,
+    RestoreBlocked,
+    VersionRequired,
+    invalid,
+)
+
+
+class RecordWriter(WriteContext):
+    """Creates, updates, deletes, restores and purges records in one transaction."""
+
+    def create(self, entity: RuntimeEntity, payload: Any, *, at: str = "") -> dict[str, Any]:
+        """Insert a record; ``owner_id`` defaults to the actor. Returns the record's JSON."""
+        checked = check_payload(entity.compiled, payload, partial=False, lang=self.lang, at=at)
+        values = checked.values
+        issues = [
+            *checked.issues,
+            *lookup_issues(self.conn, entity, values, at=at, lang=self.lang),
+            *unique_issues(
+                self.conn, entity, values, changed=values, record_id=None, at=at, lang=self.lang
+            ),
+        ]
+        if issues:
+            raise invalid(issues)
+        given_owner = isinstance(payload, dict) and "owner_id" in payload
+        row = self.conn.execute(
+            insert(entity.table)
+            .values(
+                **values,
+                created_at=self.now,
+                created_by=self.actor_id,
+                owner_id=checked.owner_id if given_owner else self.actor_id,
+                version=1,
+                **self.stamp(),
+            )
+            .returning(*entity.table.c)
+        ).one()
+        record = self.json(entity, row._mapping)
+        self.audit([AuditEvent(entity.name, row.id, "create", full_values(record, entity))])
+        return record
+
+    def update(
+        self,
+        entity: RuntimeEntity,
+        record_id: int,
+        payload: Any,
+        *,
+        version: int | None,
+        replace: bool,
+        at: str = "",
+    ) -> dict[str, Any]:
+        """Change a record: PATCH (``replace`` False: only the fields sent) or PUT (all fields).
+
+        ``version`` (from an ``If-Match`` header) or the payload's ``version`` must name
+        the version the change is based on. A PUT leaves ``owner_id`` as it is unless
+        sent. A change that changes nothing writes nothing (the version stays).
+        """
+        checked = check_payload(
+            entity.compiled,
+            payload,
+            partial=not replace,
+            lang=self.lang,
+            at=at,
+            fill_defaults=False,
+        )
+        expected = self._expected_version(entity, record_id, version, checked, at=at)
+        if expected is None:
+            raise invalid(checked.issues)
+        before = self.live_row(entity, record_id, at=at)
+        if before["version"] != expected:
+            raise self.stale(entity, before, expected, at=at)
+        values = dict(checked.values)
+        if replace:
+            values = {name: values.get(name) for name in entity.compiled.fields}
+        if isinstance(payload, dict) and "owner_id" in payload:
+            values["owner_id"] = checked.owner_id
+        changed = {k: v for k, v in values.items() if before[k] != v}
+        issues = [
+            *checked.issues,
+            *lookup_issues(self.conn, entity, changed, at=at, lang=self.lang),
+            *unique_issues(
+                self.conn,
+                entity,
+                {**before, **values},
+                changed=changed,
+                record_id=record_id,
+                at=at,
+                lang=self.lang,
+            ),
+        ]
+        if issues:
+            raise invalid(issues)
+        if not changed:
+            return self.json(entity, before)
+        after = self.write_update(entity, record_id, expected, changed, at=at)
+        old, new = self.json(entity, before), self.json(entity, after)
+        changes = {k: [old[k], new[k]] for k in changed}
+        self.audit([AuditEvent(entity.name, record_id, "update", changes)])
+        return new
+
+    def write_update(
+        self,
+        entity: RuntimeEntity,
+        record_id: int,
+        expected: int,
+        values: dict[str, Any],
+        *,
+        at: str,
+    ) -> RowMapping:
+        """The conditional UPDATE: only version ``expected`` of a live record changes."""
+        table = entity.table
+        row = self.conn.execute(
+            update(table)
+            .where(
+                table.c.id == record_id,
+                table.c.version == expected,
+                table.c.deleted_at.is_(None),
+            )
+            .values(**values, version=table.c.version + 1, **self.stamp())
+            .returning(*table.c)
+        ).first()
+        if row is None:
+            raise self.why_not_written(entity, record_id, expected, at=at)
+        return row._mapping
+
+    def delete(
+        self, entity: RuntimeEntity, record_id: int, *, version: int | None, at: str = ""
+    ) -> dict[str, Any]:
+        """Move a record to the recycle bin and apply its lookups' on-delete rules.
+
+        ``version`` is optional: when given, a record changed since then is not deleted.
+        """
+        before = self.live_row(entity, record_id, at=at)
+        if version is not None and before["version"] != version:
+            raise self.stale(entity, before, version, at=at)
+        after = self.write_update(
+            entity, record_id, before["version"], {"deleted_at": self.now}, at=at
+        )
+        record = self.json(entity, after)
+        self.audit([AuditEvent(entity.name, record_id, "delete", full_values(record, entity))])
+        after_delete(self, entity.name, [record_id], at=at)
+        return record
+
+    def restore(
+        self, entity: RuntimeEntity, record_id: int, *, version: int | None, at: str = ""
+    ) -> dict[str, Any]:
+        """Bring a record back from the recycle bin, with the records its delete cascaded to."""
+        before = self._deleted_row(entity, record_id, version, "restore", at=at)
+        blocks = restore_blocks(self, entity, before, at=at)
+        if blocks:
+            message = self.say(
+                f"`{entity.name}` {record_id} cannot be restored while it looks up records "
+                f"that are deleted: {blocks[0].message}",
+                f"`{entity.name}` 记录 {record_id} 引用了已删除的记录，暂不能恢复："
+                f"{blocks[0].message}",
+            )
+            raise RestoreBlocked(message, issues=blocks)
+        table = entity.table
+        row = self.conn.execute(
+            update(table)
+            .where(table.c.id == record_id, table.c.version == before["version"])
+            .values(deleted_at=None, version=table.c.version + 1, **self.stamp())
+            .returning(*table.c)
+        ).one()
+        deleted_at = before["deleted_at"]
+        changes = {"deleted_at": [deleted_at.isoformat(), None]}
+        self.audit([AuditEvent(entity.name, record_id, "restore", changes)])
+        restore_cascaded(self, entity.name, [record_id], deleted_at)
+        return self.json(entity, row._mapping)
+
+    def purge(
+        self, entity: RuntimeEntity, record_id: int, *, version: int | None, at: str = ""
+    ) -> None:
+        """Delete a record from the recycle bin for good (its audit history stays)."""
+        before = self._deleted_row(entity, record_id, version, "purge", at=at)
+        plan = plan_purge(self, entity, before, at=at)
+        if plan.blocks:
+            raise DeleteRestricted(plan.blocks[0].message, issues=plan.blocks)
+        carry_out_purge(self, plan)
+
+    def _deleted_row(
+        self, entity: RuntimeEntity, record_id: int, version: int | None, action: str, *, at: str
+    ) -> RowMapping:
+        """The row of a record in the recycle bin, locked for this transaction."""
+        table = entity.table
+        found = self.conn.execute(
+            table.select().where(table.c.id == record_id).with_for_update()
+        ).first()
+        if found is None:
+            raise self.not_found(entity.name, record_id, at=at)
+        row = found._mapping
+        if row["deleted_at"] is None:
+            delete_it = f"DELETE /api/envs/{self.env}/records/{entity.name}/{record_id}"
+            message = self.say(
+                f"cannot {action} `{entity.name}` {record_id}: it is not in the recycle bin"
+                + (f"; delete it first ({delete_it}), then purge it" if action == "purge" else ""),
+                f"无法{'彻底删除' if action == 'purge' else '恢复'} `{entity.name}` 记录 "
+                f"{record_id}：它不在回收站中"
+                + (f"；请先删除（{delete_it}），再彻底删除" if action == "purge" else ""),
+            )
+            raise NotInRecycleBin(message, issues=[Issue(at, NotInRecycleBin.code, message)])
+        if version is not None and row["version"] != version:
+            raise self.stale(entity, row, version, at=at)
+        return row
+
+    def _expected_version(
+        self,
+        entity: RuntimeEntity,
+        record_id: int,
+        header: int | None,
+        checked: CheckedPayload,
+        *,
+        at: str,
+    ) -> int | None:
+        """The version an update is based on; None when the payload's ``version`` is invalid."""
+        body = checked.version
+        if header is not None and body is not None and header != body:
+            message = self.say(
+                f"the body says version {body} but If-Match says {header}; send one of them",
+                f"请求体中的版本 {body} 与 If-Match 中的 {header} 不一致，请只提供一个",
+            )
+            raise invalid([Issue(at + "/version", "version_mismatch", message)])
+        expected = header if header is not None else body
+        if expected is not None:
+            return expected
+        if any(i.path == at + "/version" for i in checked.issues):
+            return None
+        message = self.say(
+            f"updating `{entity.name}` {record_id} needs the version your change is based on: "
+            'send `version` in the body or an If-Match: "<version>" header (GET returns it in '
+            "`version` and as the ETag)",
+            f"修改 `{entity.name}` 记录 {record_id} 需要提供所基于的版本：请在请求体中提供 "
+            '`version`，或使用 If-Match: "<版本>" 请求头（GET 的 `version` 字段和 ETag 即为版本）',
+        )
+        raise VersionRequired(
+            message, issues=[Issue(at + "/version", VersionRequired.code, message)]
+        )
