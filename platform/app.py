@@ -18,7 +18,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from formloom.platform import api_environments, api_jobs
+from formloom.platform import api_environments, api_jobs, api_records
 from formloom.platform.database import Workspace
 from formloom.platform.environments import PRODUCTION, initialise_workspace, require_environment
 from formloom.platform.http_errors import install_error_handlers
@@ -67,6 +67,7 @@ def build_app(
     install_error_handlers(app)
     app.include_router(api_environments.router)
     app.include_router(api_jobs.router)
+    app.include_router(api_records.router)
     for router in routers:
         app.include_router(router)
 

@@ -42,6 +42,11 @@ class Workspace:
         self.engine = _create_engine(settings.database_url, sqlite=self.is_sqlite)
 
     @property
+    def cache_key(self) -> str:
+        """Tells this workspace's cached entities apart from any other's (database + namespace)."""
+        return f"{self.url.render_as_string(hide_password=True)}#{self.settings.namespace}"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 

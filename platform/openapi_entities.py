@@ -61,7 +61,7 @@ def published_versions(workspace: Workspace, env: str) -> tuple[tuple[str, int],
 def with_entities(base: dict[str, Any], workspace: Workspace, env: str) -> dict[str, Any]:
     """``base`` (FastAPI's document) plus the entity paths and schemas of ``env``."""
     versions = published_versions(workspace, env)
-    key = (workspace.settings.namespace, env, versions)
+    key = (workspace.cache_key, env, versions)
     cached = _cache.get(key)
     if cached is not None:
         return cached
@@ -71,7 +71,7 @@ def with_entities(base: dict[str, Any], workspace: Workspace, env: str) -> dict[
     paths = document.setdefault("paths", {})
     with workspace.begin(env, readonly=True) as conn:
         for name, _version in versions:
-            runtime = load_entity(conn, namespace=workspace.settings.namespace, env=env, name=name)
+            runtime = load_entity(conn, namespace=workspace.cache_key, env=env, name=name)
             schema = record_schema(runtime.compiled)
             schema.pop("$schema", None)
             component = f"{env}.{name}"
@@ -160,9 +160,9 @@ def _entity_paths(env: str, name: str, label: str, component: str) -> dict[str, 
             },
             "delete": {
                 "tags": tag,
-                "summary": f"Move a {label} to the recycle bin",
+                "summary": f"Move a {label} to the recycle bin (`?purge=true` from the bin)",
                 "operationId": f"delete_{env}_{name}",
-                "responses": {"204": {"description": "Deleted"}, **errors},
+                "responses": {"200": record, "204": {"description": "Purged"}, **errors},
             },
         },
     }

@@ -26,8 +26,9 @@ def record_to_json(
     for name in SYSTEM_FIELDS:
         value = row.get(name)
         out[name] = value.isoformat() if hasattr(value, "isoformat") else value
-    if row.get("deleted_at") is not None:
-        out["deleted_at"] = row["deleted_at"].isoformat()
+    deleted_at = row.get("deleted_at")
+    if deleted_at is not None:
+        out["deleted_at"] = deleted_at.isoformat()
     wanted = entity.compiled.fields if fields is None else fields
     for name in wanted:
         compiled = entity.compiled.fields[name]

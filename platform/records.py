@@ -51,7 +51,7 @@ MAX_PAGE = 500
 
 def cache_key(workspace: Workspace) -> str:
     """What tells this workspace's cached entities apart from another's (its database too)."""
-    return f"{workspace.url.render_as_string(hide_password=True)}#{workspace.settings.namespace}"
+    return workspace.cache_key
 
 
 def entity_schema(
