@@ -9,6 +9,7 @@ such problems are collected and reported together.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +29,12 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
 )
 from sqlalchemy import (
     column as sa_column,
 )
+from sqlalchemy.exc import DBAPIError
 
 from formloom.engine.entities.changes import (
     AddColumn,
@@ -44,6 +47,7 @@ from formloom.engine.entities.changes import (
     DropTable,
     EntityPlan,
     Operation,
+    PhysicalIndex,
     RenameColumn,
 )
 from formloom.engine.errors import Issue
@@ -56,6 +60,9 @@ from formloom.platform.entity_tables import fk_name, system_columns, user_column
 #: Called after every operation; tests use it to inject failures between DDL steps.
 Observer = Callable[[Operation], None]
 MAX_LISTED = 10
+#: The PostgreSQL extension behind trigram (substring search) indexes.
+TRIGRAM_EXTENSION = "pg_trgm"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -170,6 +177,9 @@ class SchemaSync:
 
     def _CreateIndex(self, op: CreateIndex) -> None:
         index = op.index
+        if index.method == "trigram":
+            self._create_trigram_index(op.table, index)
+            return
         if index.unique and not self._no_duplicates(op):
             return
         self.ops.create_index(
@@ -177,7 +187,73 @@ class SchemaSync:
         )
 
     def _DropIndex(self, op: DropIndex) -> None:
+        if op.index.method == "trigram":
+            if not self.sqlite:  # it may never have been built (see _create_trigram_index)
+                self.ops.drop_index(
+                    op.index.name, table_name=op.table, schema=self.schema, if_exists=True
+                )
+            return
         self.ops.drop_index(op.index.name, table_name=op.table, schema=self.schema)
+
+    def _create_trigram_index(self, table: str, index: PhysicalIndex) -> None:
+        """A GIN pg_trgm index, so that ``ILIKE '%…%'`` search can use an index (PostgreSQL).
+
+        SQLite has no such index: search scans the table there. On PostgreSQL the
+        extension is created if it is missing; where that is not possible (not
+        installed on the server, or no privilege) the index is left out with a
+        warning: search stays correct, only slower. The plan believes the index
+        exists from then on: to build it after installing the extension, publish
+        the field without ``searchable`` and then with it again.
+        """
+        if self.sqlite:
+            return
+        opclass = self._trigram_opclass()
+        if opclass is None:
+            log.warning(
+                "no trigram index %s on %s.%s: PostgreSQL extension %s is not available; "
+                "search over this field scans the table",
+                index.name,
+                self.schema,
+                table,
+                TRIGRAM_EXTENSION,
+            )
+            return
+        self.ops.create_index(
+            index.name,
+            table,
+            list(index.columns),
+            schema=self.schema,
+            postgresql_using="gin",
+            postgresql_ops=dict.fromkeys(index.columns, opclass),
+        )
+
+    def _trigram_opclass(self) -> str | None:
+        """The schema-qualified ``gin_trgm_ops``, creating the extension if needed and allowed."""
+        schema = self._extension_schema()
+        if schema is None:
+            quote = self.conn.dialect.identifier_preparer.quote
+            try:
+                with self.conn.begin_nested():
+                    self.conn.execute(
+                        text(f"CREATE EXTENSION IF NOT EXISTS {quote(TRIGRAM_EXTENSION)}")
+                    )
+            except DBAPIError as exc:
+                log.warning("cannot create extension %s: %s", TRIGRAM_EXTENSION, exc.orig)
+            # Another transaction may have created it meanwhile: look again.
+            schema = self._extension_schema()
+        if schema is None:
+            return None
+        return f"{self.conn.dialect.identifier_preparer.quote(schema)}.gin_trgm_ops"
+
+    def _extension_schema(self) -> str | None:
+        found = self.conn.execute(
+            text(
+                "SELECT n.nspname FROM pg_extension e "
+                "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = :name"
+            ),
+            {"name": TRIGRAM_EXTENSION},
+        ).scalar()
+        return None if found is None else str(found)
 
     def _ConvertColumn(self, op: ConvertColumn) -> None:
         conversion = op.conversion

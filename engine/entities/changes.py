@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from formloom.engine.entities.model import EntityDoc, FieldDef, RetiredField
 from formloom.engine.errors import DocumentInvalid, Issue, pointer
@@ -30,6 +31,11 @@ class ColumnDef:
     storage: Storage
 
 
+#: ``btree``: an ordinary index. ``trigram``: a text index for substring search
+#: (``ILIKE '%…%'``), which the platform builds where the database can (PostgreSQL pg_trgm).
+IndexMethod = Literal["btree", "trigram"]
+
+
 @dataclass(frozen=True)
 class PhysicalIndex:
     """An index as it exists in the database."""
@@ -37,6 +43,7 @@ class PhysicalIndex:
     name: str
     columns: tuple[str, ...]
     unique: bool
+    method: IndexMethod = "btree"
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,10 @@ def physical_indexes(document: EntityDoc) -> dict[str, PhysicalIndex]:
             wanted.append(PhysicalIndex(_index_name("uq", table, f.name), (f.name,), True))
         elif f.indexed or field_types.get(f.type).references(f.options):
             wanted.append(PhysicalIndex(_index_name("ix", table, f.name), (f.name,), False))
+    for f in document.fields:
+        if f.searchable and column_of(f).storage.kind in ("string", "text"):
+            name = _index_name("tg", table, f.name)
+            wanted.append(PhysicalIndex(name, (f.name,), False, "trigram"))
     for ix in document.indexes:
         prefix = "uq" if ix.unique else "ix"
         name = _index_name(prefix, table, ix.name)
@@ -183,6 +194,8 @@ def _with_id(f: FieldDef, id_: str) -> FieldDef:
 
 def _index_path(document: EntityDoc, index: PhysicalIndex) -> str:
     for i, f in enumerate(document.fields):
+        if index.method == "trigram" and index.columns == (f.name,):
+            return pointer("fields", i, "searchable")
         if index.columns == (f.name,) and (f.unique or f.indexed):
             return pointer("fields", i, "unique" if index.unique else "indexed")
     for i, ix in enumerate(document.indexes):

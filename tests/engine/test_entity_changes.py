@@ -140,6 +140,28 @@ def test_index_names_fit_the_identifier_limit() -> None:
     assert physical_indexes(document) == physical_indexes(document)
 
 
+def test_searchable_text_fields_get_a_trigram_index() -> None:
+    document = published(
+        field("title", searchable=True),
+        field("notes", "long_text", searchable=True),
+        field("quantity", "integer", searchable=True),
+        field("code", searchable=True, unique=True),
+    )
+
+    indexes = physical_indexes(document)
+
+    assert {(ix.name, ix.method) for ix in indexes.values()} == {
+        ("tg_deal__title", "trigram"),
+        ("tg_deal__notes", "trigram"),
+        ("tg_deal__code", "trigram"),
+        ("uq_deal__code", "btree"),
+    }
+    plan = plan_entity_change(None, entity(field("title", searchable=True)), version=1)
+    assert plan.operations[1] == CreateIndex(
+        "deal", indexes["tg_deal__title"], "/fields/0/searchable"
+    )
+
+
 # -- adding, renaming, removing fields --------------------------------------------------------
 
 
