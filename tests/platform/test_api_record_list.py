@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from formloom.designer_api import meta_routes
-from formloom.platform import api_record_list
 from formloom.platform.app import build_app
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import load_entity
@@ -54,7 +53,7 @@ OPPORTUNITY = {
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     app = build_app(
-        settings, routers=[meta_routes.router, api_record_list.router], run_worker=False
+        settings, routers=[meta_routes.router], run_worker=False
     )
     with TestClient(app) as test_client:
         for body in (ACCOUNT, OPPORTUNITY):

@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from formloom.designer_api import meta_routes
-from formloom.platform import api_records
 from formloom.platform.app import build_app
 from formloom.platform.settings import Settings
 from tests.platform.crm_entities import ALL, ENV, FULL_DEAL, FULL_DEAL_JSON, publish
@@ -20,7 +19,7 @@ ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    app = build_app(settings, routers=[meta_routes.router, api_records.router], run_worker=False)
+    app = build_app(settings, routers=[meta_routes.router], run_worker=False)
     publish(app.state.workspace, *ALL)
     with TestClient(app) as test_client:
         yield test_client
