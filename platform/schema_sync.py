@@ -17,6 +17,7 @@ from typing import Any
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     Connection,
@@ -48,10 +49,11 @@ from formloom.engine.entities.changes import (
     EntityPlan,
     Operation,
     PhysicalIndex,
+    RecheckValues,
     RenameColumn,
 )
 from formloom.engine.errors import Issue
-from formloom.engine.fields import Storage
+from formloom.engine.fields import FieldValueError, Storage, field_types
 from formloom.engine.fields.conversion import Conversion, LossCheck
 from formloom.platform.column_types import sql_type
 from formloom.platform.database import Workspace
@@ -76,6 +78,7 @@ class SchemaSync:
     observer: Observer | None = None
     issues: list[Issue] = field(default_factory=list)
     _deferred_fks: list[tuple[str, ColumnDef]] = field(default_factory=list)
+    _refused: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.schema = self.workspace.env_schema(self.env)
@@ -259,8 +262,10 @@ class SchemaSync:
         conversion = op.conversion
         table = self._reflect(op.table, op.column, conversion)
         if conversion.overflow is not None and not self._all_fit(op, table, conversion.overflow):
+            self._refused.add((op.table, op.column))
             return
         if conversion.loss is not None and not self._loss_accepted(op, table, conversion.loss):
+            self._refused.add((op.table, op.column))
             return
         target = sql_type(conversion.target)
         expression = _converted(
@@ -284,6 +289,50 @@ class SchemaSync:
         self.conn.execute(table.update().values({scratch: expression}))
         self.ops.drop_column(op.table, op.column, schema=self.schema)
         self.ops.alter_column(op.table, scratch, new_column_name=op.column, schema=self.schema)
+
+    def _RecheckValues(self, op: RecheckValues) -> None:
+        """Stored values must be valid for the field's new type/options; force clears the rest."""
+        if (op.table, op.field.name) in self._refused:
+            return  # its conversion was refused and already reported
+        field_type = field_types.get(op.field.type)
+        options = field_type.parse_options(op.field.options)
+        storage = field_type.storage(op.field.options)
+        table = Table(
+            op.table,
+            MetaData(),
+            Column("id", BigInteger, primary_key=True),
+            Column(op.field.name, sql_type(storage)),
+            schema=self.schema,
+        )
+        column = table.c[op.field.name]
+        invalid: list[int] = []
+        examples: list[str] = []
+        query = select(table.c.id, column).where(column.is_not(None)).order_by(table.c.id)
+        for record_id, value in self.conn.execute(query):
+            try:
+                field_type.normalise(field_type.to_json(value, options), options)
+            except FieldValueError as exc:
+                invalid.append(record_id)
+                if len(examples) < 3:
+                    examples.append(f"record {record_id}: {exc.en}")
+        if not invalid:
+            return
+        if self.force:
+            for start in range(0, len(invalid), 500):
+                chunk = invalid[start : start + 500]
+                self.conn.execute(
+                    table.update().where(table.c.id.in_(chunk)).values({op.field.name: None})
+                )
+            return
+        self.issues.append(
+            Issue(
+                op.field_path,
+                "invalid_stored_values",
+                f"{len(invalid)} stored value(s) of `{op.table}.{op.field.name}` are not valid "
+                f"for its new definition ({'; '.join(examples)}); correct those records first, "
+                "or publish with force to clear them",
+            )
+        )
 
     def _reflect(self, table_name: str, column_name: str, conversion: Conversion) -> Table:
         return Table(

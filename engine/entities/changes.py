@@ -99,6 +99,15 @@ class DropIndex:
     index: PhysicalIndex
 
 
+@dataclass(frozen=True)
+class RecheckValues:
+    """Check stored values against a field's new type or options (invalid ones block it)."""
+
+    table: str
+    field: FieldDef
+    field_path: str
+
+
 Operation = (
     CreateTable
     | DropTable
@@ -108,6 +117,7 @@ Operation = (
     | DropColumn
     | CreateIndex
     | DropIndex
+    | RecheckValues
 )
 
 
@@ -214,6 +224,7 @@ class _FieldMatcher:
         self.renames: list[RenameColumn] = []
         self.adds: list[AddColumn] = []
         self.converts: list[ConvertColumn] = []
+        self.rechecks: list[RecheckValues] = []
         self.drops: list[DropColumn] = []
         self.fields: list[FieldDef] = []
         self.matched_old: set[str] = set()
@@ -333,6 +344,9 @@ class _FieldMatcher:
             return
         if conversion.changes_column:
             self.converts.append(ConvertColumn(self.table, f.name, conversion, at + "/type"))
+        if previous.type != f.type or previous.options != f.options:
+            path = at + ("/type" if previous.type != f.type else "/options")
+            self.rechecks.append(RecheckValues(self.table, f, path))
         self.fields.append(_with_id(f, previous.id or field_id(self.table, f.name, 0)))
 
     def _renamed_away(self) -> set[str]:
@@ -376,6 +390,7 @@ class _FieldMatcher:
             *_rename_order(self.renames),
             *self.adds,
             *self.converts,
+            *self.rechecks,
             *(CreateIndex(self.table, ix, _index_path(document, ix)) for ix in create_ix),
         ]
 

@@ -22,6 +22,7 @@ from formloom.engine.entities.changes import (
     DropIndex,
     DropTable,
     EntityPlan,
+    RecheckValues,
     RenameColumn,
     field_id,
     physical_indexes,
@@ -64,8 +65,13 @@ def as_published(previous: EntityDoc, new: EntityDoc, *, version: int = 2) -> En
     return plan.document
 
 
+def ddl(plan: EntityPlan) -> list[Any]:
+    """The plan's table operations, without the checks of stored values."""
+    return [op for op in plan.operations if not isinstance(op, RecheckValues)]
+
+
 def kinds(plan: EntityPlan) -> list[str]:
-    return [type(op).__name__ for op in plan.operations]
+    return [type(op).__name__ for op in ddl(plan)]
 
 
 def issues_of(exc: pytest.ExceptionInfo[DocumentInvalid]) -> list[tuple[str, str]]:
@@ -93,7 +99,7 @@ def test_create_makes_the_table_with_typed_columns_and_indexes() -> None:
     plan = plan_entity_change(None, new, version=1)
 
     # then
-    create = plan.operations[0]
+    create = ddl(plan)[0]
     assert isinstance(create, CreateTable)
     assert [(c.name, c.storage) for c in create.columns] == [
         ("title", Storage("string", length=120)),
@@ -102,7 +108,7 @@ def test_create_makes_the_table_with_typed_columns_and_indexes() -> None:
         ("stage", Storage("string", length=63)),
         ("company", Storage("integer", references="company")),
     ]
-    indexes = {op.index.name: op for op in plan.operations[1:] if isinstance(op, CreateIndex)}
+    indexes = {op.index.name: op for op in ddl(plan)[1:] if isinstance(op, CreateIndex)}
     assert {name: (ix.index.columns, ix.index.unique) for name, ix in indexes.items()} == {
         "uq_deal__code": (("code",), True),
         "ix_deal__stage": (("stage",), False),
@@ -157,9 +163,7 @@ def test_searchable_text_fields_get_a_trigram_index() -> None:
         ("uq_deal__code", "btree"),
     }
     plan = plan_entity_change(None, entity(field("title", searchable=True)), version=1)
-    assert plan.operations[1] == CreateIndex(
-        "deal", indexes["tg_deal__title"], "/fields/0/searchable"
-    )
+    assert ddl(plan)[1] == CreateIndex("deal", indexes["tg_deal__title"], "/fields/0/searchable")
 
 
 # -- adding, renaming, removing fields --------------------------------------------------------
@@ -170,7 +174,7 @@ def test_publishing_the_same_document_changes_nothing() -> None:
 
     plan = plan_entity_change(old, old, version=2)
 
-    assert plan.operations == []
+    assert ddl(plan) == []
     assert plan.document == old
 
 
@@ -179,7 +183,7 @@ def test_adding_a_field_adds_a_nullable_column_with_a_new_id() -> None:
 
     plan = plan_entity_change(old, entity(field("title"), field("amount", "integer")), version=4)
 
-    assert plan.operations == [AddColumn("deal", column("amount", Storage("integer")))]
+    assert ddl(plan) == [AddColumn("deal", column("amount", Storage("integer")))]
     assert plan.document is not None
     assert ids(plan.document) == {
         "title": ids(old)["title"],
@@ -194,7 +198,7 @@ def test_rename_by_renamed_from_keeps_the_column_and_renames_its_index() -> None
         old, entity(field("title"), field("reference", unique=True, renamed_from="code")), version=2
     )
 
-    assert plan.operations == [
+    assert ddl(plan) == [
         DropIndex("deal", physical_indexes(old)["uq_deal__code"]),
         RenameColumn("deal", "code", "reference"),
         CreateIndex(
@@ -214,7 +218,7 @@ def test_rename_by_keeping_the_field_id() -> None:
         old, entity(field("title"), field("reference", id=code_id)), version=2
     )
 
-    assert plan.operations == [RenameColumn("deal", "code", "reference")]
+    assert ddl(plan) == [RenameColumn("deal", "code", "reference")]
     assert plan.document is not None
     assert ids(plan.document)["reference"] == code_id
 
@@ -228,7 +232,7 @@ def test_renaming_away_and_adding_a_new_field_under_the_old_name() -> None:
     plan = plan_entity_change(old, new, version=2)
 
     # then: the old column moves, a new column is added; no field shares an id
-    assert plan.operations == [
+    assert ddl(plan) == [
         RenameColumn("deal", "code", "reference"),
         AddColumn("deal", column("code", Storage("integer"))),
     ]
@@ -265,7 +269,7 @@ def test_republishing_a_draft_that_still_names_its_rename_changes_nothing() -> N
 
     plan = plan_entity_change(renamed, draft, version=3)
 
-    assert plan.operations == []
+    assert ddl(plan) == []
     assert plan.document == renamed
 
 
@@ -275,7 +279,7 @@ def test_chained_renames_free_each_name_before_it_is_taken() -> None:
 
     plan = plan_entity_change(old, new, version=2)
 
-    assert plan.operations == [RenameColumn("deal", "b", "c"), RenameColumn("deal", "a", "b")]
+    assert ddl(plan) == [RenameColumn("deal", "b", "c"), RenameColumn("deal", "a", "b")]
 
 
 def test_swapping_two_names_is_refused() -> None:
@@ -303,7 +307,7 @@ def test_removing_a_field_retires_it_and_keeps_its_column() -> None:
 
     plan = plan_entity_change(old, entity(field("title")), version=5)
 
-    assert plan.operations == [DropIndex("deal", physical_indexes(old)["uq_deal__code"])]
+    assert ddl(plan) == [DropIndex("deal", physical_indexes(old)["uq_deal__code"])]
     assert plan.document is not None
     assert [
         (r.field.name, r.field.id, r.removed_in_version) for r in plan.document.retired_fields
@@ -318,7 +322,7 @@ def test_re_adding_a_retired_field_with_the_same_storage_restores_it() -> None:
         removed, entity(field("title"), field("code", unique=True)), version=3
     )
 
-    assert plan.operations == [
+    assert ddl(plan) == [
         CreateIndex("deal", physical_indexes(old)["uq_deal__code"], "/fields/1/unique")
     ]
     assert plan.document is not None
@@ -344,7 +348,7 @@ def test_purge_drops_removed_and_retired_columns() -> None:
 
     plan = plan_entity_change(removed, entity(field("title")), version=3, purge=True)
 
-    assert plan.operations == [
+    assert ddl(plan) == [
         DropIndex("deal", physical_indexes(old)["uq_deal__code"]),
         DropColumn("deal", column("notes", Storage("text"))),
         DropColumn("deal", column("code", Storage("string", length=255))),
@@ -361,7 +365,7 @@ def test_purge_re_adds_a_retired_name_with_another_type_as_a_new_column() -> Non
         removed, entity(field("title"), field("code", "integer")), version=3, purge=True
     )
 
-    assert plan.operations == [
+    assert ddl(plan) == [
         DropColumn("deal", column("code", Storage("string", length=255))),
         AddColumn("deal", column("code", Storage("integer"))),
     ]
@@ -377,7 +381,7 @@ def test_renaming_onto_a_retired_name_is_refused_unless_purged() -> None:
     plan = plan_entity_change(removed, rename, version=3, purge=True)
 
     assert issues_of(exc) == [("/fields/0/name", "name_taken")]
-    assert plan.operations == [
+    assert ddl(plan) == [
         DropColumn("deal", column("code", Storage("string", length=255))),
         RenameColumn("deal", "title", "code"),
     ]
@@ -391,7 +395,7 @@ def test_making_a_field_unique_creates_a_unique_index_checked_against_the_data()
 
     plan = plan_entity_change(old, entity(field("code", unique=True)), version=2)
 
-    assert plan.operations == [
+    assert ddl(plan) == [
         CreateIndex("deal", physical_indexes(plan.document)["uq_deal__code"], "/fields/0/unique")
     ]
 
@@ -402,7 +406,7 @@ def test_switching_from_indexed_to_unique_replaces_the_index() -> None:
     plan = plan_entity_change(old, entity(field("code", unique=True)), version=2)
 
     assert kinds(plan) == ["DropIndex", "CreateIndex"]
-    assert [op.index.name for op in plan.operations] == ["ix_deal__code", "uq_deal__code"]  # type: ignore[union-attr]
+    assert [op.index.name for op in ddl(plan)] == ["ix_deal__code", "uq_deal__code"]  # type: ignore[union-attr]
 
 
 def test_dropping_uniqueness_drops_the_index() -> None:
@@ -410,7 +414,7 @@ def test_dropping_uniqueness_drops_the_index() -> None:
 
     plan = plan_entity_change(old, entity(field("code")), version=2)
 
-    assert plan.operations == [DropIndex("deal", physical_indexes(old)["uq_deal__code"])]
+    assert ddl(plan) == [DropIndex("deal", physical_indexes(old)["uq_deal__code"])]
 
 
 def test_composite_indexes_are_added_and_removed() -> None:
@@ -424,10 +428,10 @@ def test_composite_indexes_are_added_and_removed() -> None:
         as_published(old, with_index), entity(field("a"), field("b")), version=3
     )
 
-    assert [(type(op).__name__, op.index.name, op.index.columns) for op in added.operations] == [  # type: ignore[union-attr]
+    assert [(type(op).__name__, op.index.name, op.index.columns) for op in ddl(added)] == [  # type: ignore[union-attr]
         ("CreateIndex", "uq_deal__a_b", ("a", "b"))
     ]
-    assert added.operations[0].field_path == "/indexes/0"  # type: ignore[union-attr]
+    assert ddl(added)[0].field_path == "/indexes/0"  # type: ignore[union-attr]
     assert kinds(removed) == ["DropIndex"]
 
 
@@ -442,7 +446,7 @@ def test_options_that_do_not_change_storage_change_no_table() -> None:
         version=2,
     )
 
-    assert plan.operations == []
+    assert ddl(plan) == []
 
 
 # -- type changes -----------------------------------------------------------------------------
@@ -516,7 +520,7 @@ def test_type_changes_convert_the_column(
 
     plan = plan_entity_change(old, entity(after), version=2)
 
-    (convert,) = plan.operations
+    (convert,) = ddl(plan)
     assert isinstance(convert, ConvertColumn)
     assert (convert.column, convert.field_path) == ("n", "/fields/0/type")
     assert (convert.conversion.transform, convert.conversion.loss) == (transform, loss)
@@ -538,7 +542,7 @@ def test_rename_and_type_change_together_convert_under_the_new_name() -> None:
     plan = plan_entity_change(old, entity(field("m", "decimal", renamed_from="n")), version=2)
 
     assert kinds(plan) == ["RenameColumn", "ConvertColumn"]
-    assert plan.operations[1].column == "m"  # type: ignore[union-attr]
+    assert ddl(plan)[1].column == "m"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -613,5 +617,32 @@ def test_removing_an_entity_keeps_its_table_unless_purged() -> None:
     soft = plan_entity_removal(old, purge=False)
     purge = plan_entity_removal(old, purge=True)
 
-    assert soft.operations == []
-    assert purge.operations == [DropTable("deal")]
+    assert ddl(soft) == []
+    assert ddl(purge) == [DropTable("deal")]
+
+
+def test_a_changed_type_or_options_rechecks_stored_values_but_a_new_label_does_not() -> None:
+    old = published(
+        field("stage", "single_select", options={"choices": [choice("a"), choice("b")]})
+    )
+    narrower = entity(field("stage", "single_select", options={"choices": [choice("a")]}))
+    retyped = entity(field("stage", "text"))
+    relabelled = entity(
+        {
+            **field("stage", "single_select", options={"choices": [choice("a"), choice("b")]}),
+            "label": {"zh": "阶段", "en": "Stage"},
+        }
+    )
+
+    checks = [
+        [
+            op
+            for op in plan_entity_change(old, new, version=2).operations
+            if isinstance(op, RecheckValues)
+        ]
+        for new in (narrower, retyped, relabelled)
+    ]
+
+    assert [c.field_path for c in checks[0]] == ["/fields/0/options"]
+    assert [c.field_path for c in checks[1]] == ["/fields/0/type"]
+    assert checks[2] == []

@@ -52,9 +52,7 @@ OPPORTUNITY = {
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    app = build_app(
-        settings, routers=[meta_routes.router], run_worker=False
-    )
+    app = build_app(settings, routers=[meta_routes.router], run_worker=False)
     with TestClient(app) as test_client:
         for body in (ACCOUNT, OPPORTUNITY):
             url = f"/api/envs/{ENV}/meta/entity/{body['name']}"

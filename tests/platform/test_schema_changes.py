@@ -1097,3 +1097,49 @@ def test_shrinking_a_decimal_whose_values_fit_keeps_them(store: MetaStore, table
     tables.insert("deal", amount=99.5)
     publish(store, entity("deal", field("amount", "decimal", options={"precision": 6, "scale": 2})))
     assert [float(v) for v in tables.values("deal", "amount")] == [99.5]
+
+
+# -- stored values are checked against a field's new definition -------------------------------
+
+
+def test_removing_a_choice_in_use_is_refused_unless_forced(
+    store: MetaStore, tables: Tables
+) -> None:
+    # given: a stage field whose records use `lost`
+    publish(store, entity("deal", field("stage", "single_select", options=choices("won", "lost"))))
+    tables.insert("deal", stage="won")
+    tables.insert("deal", stage="lost")
+    narrower = entity("deal", field("stage", "single_select", options=choices("won")))
+
+    # when: the choice is removed
+    with pytest.raises(Invalid) as caught:
+        publish(store, narrower)
+
+    # then: refused, naming how many and which record, and nothing changed
+    issue = caught.value.issues[0]
+    assert (issue.path, issue.code) == ("/fields/0/options", "invalid_stored_values")
+    assert "1 stored value(s)" in issue.message and "record 2" in issue.message
+    assert sorted(tables.values("deal", "stage")) == ["lost", "won"]
+
+    # and with force the invalid value is cleared
+    publish(store, narrower, force=True)
+    stages = tables.values("deal", "stage")
+    assert sorted(stages, key=lambda v: (v is None, v or "")) == ["won", None]
+
+
+def test_text_to_email_checks_every_stored_value(store: MetaStore, tables: Tables) -> None:
+    publish(store, entity("contact", field("mail")))
+    tables.insert("contact", mail="a@example.com")
+    tables.insert("contact", mail="not an address")
+    with pytest.raises(Invalid) as caught:
+        publish(store, entity("contact", field("mail", "email")))
+    assert caught.value.issues[0].code == "invalid_stored_values"
+
+
+def test_changing_only_labels_does_not_recheck_values(store: MetaStore, tables: Tables) -> None:
+    publish(store, entity("deal", field("stage", "single_select", options=choices("won"))))
+    tables.insert("deal", stage="won")
+    relabelled = field("stage", "single_select", options=choices("won"))
+    relabelled["label"] = {"zh": "阶段", "en": "Stage"}
+    result = publish(store, entity("deal", relabelled))
+    assert result.changed
