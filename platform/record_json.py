@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from formloom.platform.entity_runtime import RuntimeEntity
@@ -25,7 +26,7 @@ def record_to_json(
     out: dict[str, Any] = {}
     for name in SYSTEM_FIELDS:
         value = row.get(name)
-        out[name] = value.isoformat() if hasattr(value, "isoformat") else value
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
     deleted_at = row.get("deleted_at")
     if deleted_at is not None:
         out["deleted_at"] = deleted_at.isoformat()
