@@ -10,7 +10,10 @@
 - ``POST records/{entity}/{id}/restore``; ``GET records/{entity}/{id}/history``.
 
 ``Accept-Language: zh…`` gives Chinese messages. Errors are problem+json; a
-stale update's 409 carries the record as it is now in ``current``.
+stale update's 409 carries the record as it is now in ``current``; a
+``duplicate_warning`` 409 lists the records that ``warn`` duplicate rules found
+in ``duplicates``: send ``X-Formloom-Confirm-Duplicates: true`` (or
+``?confirm_duplicates=true``) with the same request to save anyway.
 """
 
 from __future__ import annotations
@@ -82,7 +85,27 @@ def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | 
     return int(tag)
 
 
+def confirmed_duplicates(
+    x_formloom_confirm_duplicates: Annotated[
+        str | None, Header(description="`true`: save even if `warn` duplicate rules find records")
+    ] = None,
+    confirm_duplicates: Annotated[
+        bool, Query(description="Same as the X-Formloom-Confirm-Duplicates header")
+    ] = False,
+) -> bool:
+    """Whether the client confirmed saving a record that ``warn`` duplicate rules find."""
+    header = (x_formloom_confirm_duplicates or "").strip().lower()
+    if header not in ("", "true", "1", "false", "0"):
+        message = (
+            f"X-Formloom-Confirm-Duplicates {x_formloom_confirm_duplicates!r} is not true or false"
+        )
+        issue = Issue("/headers/X-Formloom-Confirm-Duplicates", "invalid_header", message)
+        raise Invalid(message, issues=[issue])
+    return confirm_duplicates or header in ("true", "1")
+
+
 LangDep = Annotated[str, Depends(language)]
+ConfirmDep = Annotated[bool, Depends(confirmed_duplicates)]
 IfMatchDep = Annotated[int | None, Depends(if_match_version)]
 RecordBody = Annotated[Any, Body(description="Field values (JSON object); `version` on updates")]
 
@@ -116,11 +139,18 @@ def create_record(
     payload: RecordBody,
     workspace: WorkspaceDep,
     lang: LangDep,
+    confirm: ConfirmDep,
     response: Response,
 ) -> dict[str, Any]:
     """Create a record; every problem of the payload is reported together (422)."""
     record = records.create_record(
-        workspace, env=env, entity=entity, payload=payload, actor_id=None, lang=lang
+        workspace,
+        env=env,
+        entity=entity,
+        payload=payload,
+        actor_id=None,
+        lang=lang,
+        confirm_duplicates=confirm,
     )
     response.headers["Location"] = f"/api/envs/{env}/records/{entity}/{record['id']}"
     response.headers["ETag"] = _etag(record)
@@ -129,7 +159,12 @@ def create_record(
 
 @router.post("/records/{entity}/bulk")
 def bulk_write(
-    env: str, entity: str, body: BulkRequest, workspace: WorkspaceDep, lang: LangDep
+    env: str,
+    entity: str,
+    body: BulkRequest,
+    workspace: WorkspaceDep,
+    lang: LangDep,
+    confirm: ConfirmDep,
 ) -> dict[str, list[dict[str, Any]]]:
     """All rows or none: a failing row makes the whole batch fail with every row's errors."""
     return records.bulk_write(
@@ -141,6 +176,7 @@ def bulk_write(
         delete=body.delete,
         actor_id=None,
         lang=lang,
+        confirm_duplicates=confirm,
     )
 
 
@@ -180,6 +216,7 @@ def patch_record(
     workspace: WorkspaceDep,
     lang: LangDep,
     version: IfMatchDep,
+    confirm: ConfirmDep,
     response: Response,
 ) -> dict[str, Any]:
     """Change the fields sent; needs the version the change is based on."""
@@ -192,6 +229,7 @@ def patch_record(
         version=version,
         replace=False,
         lang=lang,
+        confirm_duplicates=confirm,
     )
     response.headers["ETag"] = _etag(record)
     return record
@@ -206,9 +244,10 @@ def put_record(
     workspace: WorkspaceDep,
     lang: LangDep,
     version: IfMatchDep,
+    confirm: ConfirmDep,
     response: Response,
 ) -> dict[str, Any]:
-    """Replace every field (missing ones become empty); needs the version it is based on."""
+    """Replace every field but computed ones (missing ones become empty); needs the version."""
     record = records.update_record(
         workspace,
         env=env,
@@ -218,6 +257,7 @@ def put_record(
         version=version,
         replace=True,
         lang=lang,
+        confirm_duplicates=confirm,
     )
     response.headers["ETag"] = _etag(record)
     return record

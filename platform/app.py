@@ -18,7 +18,13 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from formloom.platform import api_environments, api_jobs, api_record_list, api_records
+from formloom.platform import (
+    api_environments,
+    api_files,
+    api_jobs,
+    api_record_list,
+    api_records,
+)
 from formloom.platform.database import Workspace
 from formloom.platform.environments import PRODUCTION, initialise_workspace, require_environment
 from formloom.platform.http_errors import install_error_handlers
@@ -69,6 +75,7 @@ def build_app(
     app.include_router(api_jobs.router)
     app.include_router(api_records.router)
     app.include_router(api_record_list.router)
+    app.include_router(api_files.router)
     for router in routers:
         app.include_router(router)
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from formloom.platform.errors import NotFound
 from formloom.platform.settings import Settings
 from formloom.platform.tables import ENV, PLATFORM
 
@@ -64,6 +65,10 @@ class Workspace:
         """The SQLite file holding an environment."""
         return self.sqlite_path.with_name(f"{self.sqlite_path.stem}.env.{env}.sqlite")
 
+    def env_files_dir(self, env: str) -> Path:
+        """Where an environment's uploaded files live (removed with the environment)."""
+        return self.settings.data_dir / "files" / env
+
     def translate_map(self, env: str | None) -> dict[str | None, str | None]:
         mapping: dict[str | None, str | None] = {PLATFORM: self.platform_schema}
         if env is not None:
@@ -71,15 +76,19 @@ class Workspace:
         return mapping
 
     @contextmanager
-    def begin(self, env: str | None = None, *, readonly: bool = False) -> Iterator[Connection]:
+    def begin(
+        self, env: str | None = None, *, readonly: bool = False, create: bool = False
+    ) -> Iterator[Connection]:
         """A connection in a transaction; ``env`` makes that environment's tables reachable.
 
         On SQLite a writing transaction starts with ``BEGIN IMMEDIATE`` (one writer at
         a time, no lock-upgrade deadlocks); ``readonly`` uses a deferred ``BEGIN``.
+        On SQLite an environment whose file does not exist is :class:`NotFound`
+        unless ``create`` (only environment creation passes it).
         """
         with self.engine.connect() as conn:
             if self.is_sqlite:
-                self._attach(conn, env)
+                self._attach(conn, env, create=create)
             conn.execution_options(
                 schema_translate_map=self.translate_map(env),
                 formloom_readonly=readonly,
@@ -87,19 +96,38 @@ class Workspace:
             with conn.begin():
                 yield conn
 
-    def _attach(self, conn: Connection, env: str | None) -> None:
-        """Attach exactly the environment's file (outside any transaction, as SQLite requires)."""
+    def _attach(self, conn: Connection, env: str | None, *, create: bool) -> None:
+        """Attach the environment's file (outside any transaction, as SQLite requires).
+
+        Other environments' files are detached first (a write transaction locks every
+        attached file); a transaction without an environment leaves them attached, so
+        that switching between platform and environment work costs nothing.
+        """
+        if env is None:
+            return
+        if not create and not self.env_file(env).exists():
+            raise NotFound(
+                f"environment `{env}` does not exist; list them with `formloom env list` "
+                "or GET /api/environments"
+            )
         raw = conn.connection.dbapi_connection
         assert isinstance(raw, sqlite3.Connection)
+        alias = self.env_schema(env)
+        path = self.env_file(env)
+        inodes: dict[str, int] = conn.connection.info.setdefault("formloom_attached", {})
+        current = path.stat().st_ino if path.exists() else -1
+        if inodes.get(alias) == current and len(inodes) == 1:
+            return
+        # Detach the others, and this one too if its file was replaced (dropped and recreated).
         attached = {row[1] for row in raw.execute("PRAGMA database_list")} - {"main", "temp"}
-        wanted = {self.env_schema(env)} if env else set()
-        for alias in attached - wanted:
-            raw.execute(f'DETACH DATABASE "{alias}"')
-        if env and self.env_schema(env) not in attached:
-            raw.execute(
-                f'ATTACH DATABASE ? AS "{self.env_schema(env)}"', (str(self.env_file(env)),)
-            )
-            raw.execute(f'PRAGMA "{self.env_schema(env)}".journal_mode=WAL')
+        for other in attached:
+            if other != alias or inodes.get(alias) != current:
+                raw.execute(f'DETACH DATABASE "{other}"')
+                inodes.pop(other, None)
+        if alias not in inodes:
+            raw.execute(f'ATTACH DATABASE ? AS "{alias}"', (str(path),))
+            raw.execute(f'PRAGMA "{alias}".journal_mode=WAL')
+            inodes[alias] = path.stat().st_ino if path.exists() else -1
 
     def ensure_platform_namespace(self) -> None:
         """Create the PostgreSQL schema of the platform tables (SQLite: nothing to do)."""

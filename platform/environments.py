@@ -8,10 +8,11 @@ which the next create of that name replaces.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import Connection, delete, insert, select, text
 
 from formloom.engine.errors import Issue
 from formloom.engine.names import env_name_problem
@@ -56,7 +57,7 @@ def upgrade_environment(workspace: Workspace, name: str) -> None:
     file (SQLAlchemy resolves the ``env`` placeholder through ``schema_translate_map``),
     so existing tables are left alone.
     """
-    with workspace.begin(name) as conn:
+    with workspace.begin(name, create=True) as conn:
         env_metadata.create_all(conn, checkfirst=True)
 
 
@@ -81,6 +82,16 @@ def require_environment(workspace: Workspace, name: str) -> None:
         )
 
 
+def require_environment_in(conn: Connection, name: str) -> None:
+    """Like :func:`require_environment`, inside a transaction the caller already holds."""
+    found = conn.execute(select(environment.c.name).where(environment.c.name == name)).first()
+    if found is None:
+        raise NotFound(
+            f"environment `{name}` does not exist; list them with `formloom env list` "
+            "or GET /api/environments"
+        )
+
+
 def create_environment(
     workspace: Workspace, name: str, *, description: str = ""
 ) -> EnvironmentInfo:
@@ -94,7 +105,7 @@ def create_environment(
     if workspace.is_sqlite:
         _remove_files(workspace, name)
         try:
-            with workspace.begin(name) as conn:
+            with workspace.begin(name, create=True) as conn:
                 env_metadata.create_all(conn)
             with workspace.begin() as conn:
                 conn.execute(insert(environment).values(row))
@@ -103,7 +114,7 @@ def create_environment(
             _remove_files(workspace, name)
             raise
     else:
-        with workspace.begin(name) as conn:
+        with workspace.begin(name, create=True) as conn:
             conn.execute(text(f'CREATE SCHEMA "{workspace.env_schema(name)}"'))
             env_metadata.create_all(conn)
             conn.execute(insert(environment).values(row))
@@ -123,6 +134,7 @@ def drop_environment(workspace: Workspace, name: str) -> None:
         with workspace.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{workspace.env_schema(name)}" CASCADE'))
             conn.execute(delete(environment).where(environment.c.name == name))
+    shutil.rmtree(workspace.env_files_dir(name), ignore_errors=True)
 
 
 def _remove_files(workspace: Workspace, name: str) -> None:

@@ -23,7 +23,7 @@ from formloom.engine.errors import DocumentInvalid, Issue, RegistryError
 from formloom.engine.fields import field_types
 from formloom.engine.meta import CheckContext, DocumentKind, document_kinds
 from formloom.platform.database import Workspace
-from formloom.platform.environments import require_environment
+from formloom.platform.environments import require_environment, require_environment_in
 from formloom.platform.errors import Conflict, Invalid, NotFound
 from formloom.platform.publishers import PublishSession, publisher_for
 from formloom.platform.schema_sync import Observer, SchemaSync
@@ -329,9 +329,9 @@ class MetaStore:
         options: PublishOptions,
         pending: dict[str, dict[str, dict[str, Any]]] | None = None,
     ) -> Iterator[tuple[Connection, PublishSession]]:
-        require_environment(self.workspace, env)
         try:
             with self.workspace.begin(env) as conn:
+                require_environment_in(conn, env)
                 sync = SchemaSync(
                     conn, self.workspace, env, force=options.force, observer=self.ddl_observer
                 )

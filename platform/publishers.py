@@ -1,7 +1,9 @@
 """What publishing a document of each kind does besides storing it.
 
 Most kinds only store a new version; the `entity` kind also creates or alters
-its table. Later issues register publishers for their own kinds.
+its table, and enqueues the recomputation of existing rows when formulas or
+rollups change (in the same transaction). Later issues register publishers
+for their own kinds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from formloom.engine.entities.changes import plan_entity_change, plan_entity_rem
 from formloom.engine.errors import Issue
 from formloom.engine.fields import field_types
 from formloom.engine.meta import CheckContext
+from formloom.platform.formula_jobs import enqueue_recomputes
 from formloom.platform.schema_sync import SchemaSync
 
 
@@ -57,14 +60,16 @@ class EntityPublisher(KindPublisher):
         plan = plan_entity_change(previous, document, version=version, purge=session.purge)
         session.sync.apply(plan)
         assert plan.document is not None
+        enqueue_recomputes(session.sync.conn, previous, plan.document, version=version)
         return plan.document.model_dump(mode="json", exclude_none=True)
 
     def removal_issues(self, session: PublishSession, name: str) -> list[Issue]:
         """Why entity ``name`` cannot be removed.
 
-        Lookups of published entities block any removal. A purge drops the table, so
-        any foreign key still pointing at it blocks a purge too (a removed field or
-        entity keeps its column, and its foreign key, until it is purged).
+        Lookups and rollups of published entities block any removal. A purge drops
+        the table, so any foreign key still pointing at it blocks a purge too (a
+        removed field or entity keeps its column, and its foreign key, until it is
+        purged).
         """
         issues = []
         reported: set[tuple[str, str]] = set()
@@ -73,7 +78,17 @@ class EntityPublisher(KindPublisher):
                 continue
             for f in body.get("fields", []):
                 field_type = field_types.get(f["type"])
-                if field_type.references(f.get("options", {})) == name:
+                relation = f.get("options", {}).get("relation") or {}
+                if f["type"] == "rollup" and relation.get("entity") == name:
+                    issues.append(
+                        Issue(
+                            "",
+                            "referenced",
+                            f"entity `{name}` is summarised by rollup `{other_name}.{f['name']}`; "
+                            "remove or change that field first",
+                        )
+                    )
+                elif field_type.references(f.get("options", {})) == name:
                     reported.add((other_name, f["name"]))
                     issues.append(
                         Issue(

@@ -1,7 +1,8 @@
 """Bulk writes: creates, updates and deletes of one entity in one transaction.
 
 Rows run in order (creates, then updates, then deletes), each through the same
-:class:`RecordWriter` methods as single writes. A failing row does not stop the
+:class:`RecordWriter` methods (and so the same save pipeline) as single
+writes; rollups are recomputed once, after the last row. A failing row does not stop the
 others from being checked, so the answer lists every failing row's problems
 (paths such as ``/update/3/amount``); if any row failed, the caller rolls the
 whole transaction back and nothing is written.
@@ -75,19 +76,20 @@ def run_bulk(
         raise Invalid(message, issues=[Issue("", "batch_too_large", message)])
     rows = _Rows()
     result: dict[str, list[dict[str, Any]]] = {"created": [], "updated": [], "deleted": []}
-    for i, payload in enumerate(create):
-        at = f"/create/{i}"
-        rows.run(at, partial(writer.create, entity, payload, at=at), result["created"])
-    for i, row in enumerate(update):
-        at = f"/update/{i}"
-        rows.run(at, partial(_update, writer, entity, row, at), result["updated"])
-    for i, row in enumerate(delete):
-        at = f"/delete/{i}"
-        # A delete can fail after cascading; its savepoint keeps later rows from seeing that.
-        write = partial(_delete, writer, entity, row, at)
-        rows.run(at, write, result["deleted"], savepoint=writer.conn)
-    if rows.issues:
-        raise BatchRejected(rows.issues, conflict_only=rows.conflict_only, current=rows.current)
+    with writer.deferred_rollups():
+        for i, payload in enumerate(create):
+            at = f"/create/{i}"
+            rows.run(at, partial(writer.create, entity, payload, at=at), result["created"])
+        for i, row in enumerate(update):
+            at = f"/update/{i}"
+            rows.run(at, partial(_update, writer, entity, row, at), result["updated"])
+        for i, row in enumerate(delete):
+            at = f"/delete/{i}"
+            # A delete can fail after cascading; its savepoint keeps later rows from seeing that.
+            write = partial(_delete, writer, entity, row, at)
+            rows.run(at, write, result["deleted"], savepoint=writer.conn)
+        if rows.issues:
+            raise BatchRejected(rows.issues, conflict_only=rows.conflict_only, current=rows.current)
     return result
 
 

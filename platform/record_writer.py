@@ -1,10 +1,14 @@
 """Writing one record: create, update, soft delete, restore and purge, inside a transaction.
 
-The save pipeline (DESIGN.md §5) as far as it exists: normalise and check the
-payload (:func:`check_payload`), check lookups and unique values against the
-database, write with a version check, audit in the same transaction. Every
-problem of a row is raised as a :class:`PlatformError` whose issues carry the
-row's JSON pointer (``at``), so a bulk request can report each row's errors.
+The save pipeline (DESIGN.md §5): normalise and check the payload
+(:func:`check_payload`); formulas, conditional required fields, validation and
+duplicate rules (:mod:`formloom.platform.save_pipeline`); lookups and unique
+values against the database; then, when nothing is wrong, the duplicate
+warning (unless confirmed), auto-numbers, the write with a version check, the
+audit entries and the rollups of the records this one rolls up into, all in
+the same transaction. Every problem of a row is raised as a
+:class:`PlatformError` whose issues carry the row's JSON pointer (``at``), so a
+bulk request can report each row's errors.
 
 Updates are conditional: ``UPDATE … WHERE id = ? AND version = ? AND deleted_at
 IS NULL``; a write that matches no row was overtaken by another (409 with the
@@ -13,9 +17,11 @@ current record), never a silent overwrite.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import RowMapping, insert, update
+from sqlalchemy import Connection, RowMapping, insert, update
 
 from formloom.engine.errors import Issue
 from formloom.engine.records.payload import CheckedPayload, check_payload
@@ -30,6 +36,7 @@ from formloom.platform.record_cascade import (
 )
 from formloom.platform.record_checks import lookup_issues, unique_issues
 from formloom.platform.record_context import WriteContext, full_values
+from formloom.platform.record_duplicates import warning
 from formloom.platform.record_errors import (
     DeleteRestricted,
     NotInRecycleBin,
@@ -37,32 +44,99 @@ from formloom.platform.record_errors import (
     VersionRequired,
     invalid,
 )
+from formloom.platform.record_files import check_file_values
+from formloom.platform.rollups import RollupTracker
+from formloom.platform.save_pipeline import (
+    RuleOutcome,
+    assign_auto_numbers,
+    recompute_formulas,
+    rules_computed,
+    run_rules,
+)
 
 
 class RecordWriter(WriteContext):
-    """Creates, updates, deletes, restores and purges records in one transaction."""
+    """Creates, updates, deletes, restores and purges records in one transaction.
+
+    ``confirm_duplicates`` saves records that ``warn`` duplicate rules find
+    (the client has seen the warning). Rollups of the records a write touches
+    are recomputed at the end of each write, or once at the end of a
+    :meth:`deferred_rollups` block (bulk writes).
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        cache_key: str,
+        env: str,
+        actor_id: int | None,
+        lang: str,
+        confirm_duplicates: bool = False,
+    ) -> None:
+        super().__init__(conn, cache_key=cache_key, env=env, actor_id=actor_id, lang=lang)
+        self.confirm_duplicates = confirm_duplicates
+        self.rollups = RollupTracker()
+        self._deferring = 0
+        #: Records the platform changed itself (on-delete rules): their formulas are redone.
+        self._caused: dict[str, set[int]] = {}
+
+    def audit(self, events: list[AuditEvent]) -> None:
+        """Write audit entries, noting the rollups and formulas the changes touch."""
+        super().audit(events)
+        for event in events:
+            if event.action == "update" and event.cause is not None:
+                self._caused.setdefault(event.entity, set()).add(event.record_id)
+        self.rollups.note(self, events)
+
+    @contextmanager
+    def deferred_rollups(self) -> Iterator[None]:
+        """Recompute rollups (and the formulas of records that on-delete rules changed)
+        once, when the block ends without an error."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+        self._settle()
+
+    def _settle(self) -> None:
+        if self._deferring:
+            return
+        caused, self._caused = self._caused, {}
+        for name, ids in sorted(caused.items()):
+            recompute_formulas(self, self.entity(name), sorted(ids))
+        self.rollups.flush(self)
 
     def create(self, entity: RuntimeEntity, payload: Any, *, at: str = "") -> dict[str, Any]:
         """Insert a record; ``owner_id`` defaults to the actor. Returns the record's JSON."""
         checked = check_payload(entity.compiled, payload, partial=False, lang=self.lang, at=at)
-        values = checked.values
+        file_issues = check_file_values(self.conn, entity, checked.values, at=at, lang=self.lang)
+        given_owner = isinstance(payload, dict) and "owner_id" in payload
+        owner_id = checked.owner_id if given_owner else self.actor_id
+        system = {"id": None, "created_at": self.now, "updated_at": self.now, "owner_id": owner_id}
+        outcome = self._rules(entity, {**system, **checked.values}, checked, None, at=at)
+        values = {**checked.values, **outcome.formulas}
         issues = [
             *checked.issues,
-            *lookup_issues(self.conn, entity, values, at=at, lang=self.lang),
+            *file_issues,
+            *lookup_issues(self.conn, entity, checked.values, at=at, lang=self.lang),
             *unique_issues(
                 self.conn, entity, values, changed=values, record_id=None, at=at, lang=self.lang
             ),
+            *outcome.issues,
         ]
         if issues:
             raise invalid(issues)
-        given_owner = isinstance(payload, dict) and "owner_id" in payload
+        self._confirm(entity, outcome, at=at)
+        values.update(assign_auto_numbers(self, entity))
         row = self.conn.execute(
             insert(entity.table)
             .values(
                 **values,
                 created_at=self.now,
                 created_by=self.actor_id,
-                owner_id=checked.owner_id if given_owner else self.actor_id,
+                owner_id=owner_id,
                 version=1,
                 **self.stamp(),
             )
@@ -70,7 +144,25 @@ class RecordWriter(WriteContext):
         ).one()
         record = self.json(entity, row._mapping)
         self.audit([AuditEvent(entity.name, row.id, "create", full_values(record, entity))])
+        self._settle()
         return record
+
+    def _rules(
+        self,
+        entity: RuntimeEntity,
+        record: Mapping[str, Any],
+        checked: CheckedPayload,
+        changed: set[str] | None,
+        *,
+        at: str,
+    ) -> RuleOutcome:
+        flagged = {i.path for i in checked.issues}
+        return run_rules(self, entity, record, changed=changed, flagged=flagged, at=at)
+
+    def _confirm(self, entity: RuntimeEntity, outcome: RuleOutcome, *, at: str) -> None:
+        """Raise the duplicate warning (409) unless the client confirmed it."""
+        if outcome.warnings and not self.confirm_duplicates:
+            raise warning(entity, outcome.warnings, at=at, lang=self.lang)
 
     def update(
         self,
@@ -102,14 +194,23 @@ class RecordWriter(WriteContext):
         before = self.live_row(entity, record_id, at=at)
         if before["version"] != expected:
             raise self.stale(entity, before, expected, at=at)
+        file_issues = check_file_values(
+            self.conn, entity, checked.values, before=before, at=at, lang=self.lang
+        )
         values = dict(checked.values)
         if replace:
-            values = {name: values.get(name) for name in entity.compiled.fields}
+            computed = rules_computed(self, entity)
+            values = {n: values.get(n) for n in entity.compiled.fields if n not in computed}
         if isinstance(payload, dict) and "owner_id" in payload:
             values["owner_id"] = checked.owner_id
+        sent = {k for k, v in values.items() if before[k] != v}
+        record = {**before, **values, "updated_at": self.now}
+        outcome = self._rules(entity, record, checked, sent, at=at)
+        values.update(outcome.formulas)
         changed = {k: v for k, v in values.items() if before[k] != v}
         issues = [
             *checked.issues,
+            *file_issues,
             *lookup_issues(self.conn, entity, changed, at=at, lang=self.lang),
             *unique_issues(
                 self.conn,
@@ -120,15 +221,18 @@ class RecordWriter(WriteContext):
                 at=at,
                 lang=self.lang,
             ),
+            *outcome.issues,
         ]
         if issues:
             raise invalid(issues)
         if not changed:
             return self.json(entity, before)
+        self._confirm(entity, outcome, at=at)
         after = self.write_update(entity, record_id, expected, changed, at=at)
         old, new = self.json(entity, before), self.json(entity, after)
         changes = {k: [old[k], new[k]] for k in changed}
         self.audit([AuditEvent(entity.name, record_id, "update", changes)])
+        self._settle()
         return new
 
     def write_update(
@@ -172,6 +276,7 @@ class RecordWriter(WriteContext):
         record = self.json(entity, after)
         self.audit([AuditEvent(entity.name, record_id, "delete", full_values(record, entity))])
         after_delete(self, entity.name, [record_id], at=at)
+        self._settle()
         return record
 
     def restore(
@@ -199,6 +304,7 @@ class RecordWriter(WriteContext):
         changes = {"deleted_at": [deleted_at.isoformat(), None]}
         self.audit([AuditEvent(entity.name, record_id, "restore", changes)])
         restore_cascaded(self, entity.name, [record_id], deleted_at)
+        self._settle()
         return self.json(entity, row._mapping)
 
     def purge(
@@ -210,6 +316,7 @@ class RecordWriter(WriteContext):
         if plan.blocks:
             raise DeleteRestricted(plan.blocks[0].message, issues=plan.blocks)
         carry_out_purge(self, plan)
+        self._settle()
 
     def _deleted_row(
         self, entity: RuntimeEntity, record_id: int, version: int | None, action: str, *, at: str

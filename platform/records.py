@@ -85,9 +85,21 @@ def create_record(
     payload: Any,
     actor_id: int | None = None,
     lang: str = "en",
+    confirm_duplicates: bool = False,
 ) -> dict[str, Any]:
-    """Create a record from a JSON payload; every problem is reported together (422)."""
-    return _write(workspace, env, actor_id, lang, lambda w: w.create(w.entity(entity), payload))
+    """Create a record from a JSON payload; every problem is reported together (422).
+
+    Records that ``warn`` duplicate rules find are refused with
+    :class:`DuplicateWarning` (409) unless ``confirm_duplicates``.
+    """
+    return _write(
+        workspace,
+        env,
+        actor_id,
+        lang,
+        lambda w: w.create(w.entity(entity), payload),
+        confirm_duplicates=confirm_duplicates,
+    )
 
 
 def update_record(
@@ -101,12 +113,15 @@ def update_record(
     replace: bool = False,
     actor_id: int | None = None,
     lang: str = "en",
+    confirm_duplicates: bool = False,
 ) -> dict[str, Any]:
     """Update a record based on ``version`` (or the payload's ``version``).
 
-    ``replace`` False (PATCH) changes the fields sent; True (PUT) sets every field,
-    missing ones to null, required ones enforced. Stale → :class:`StaleVersion` (409),
-    no version → :class:`VersionRequired` (428).
+    ``replace`` False (PATCH) changes the fields sent; True (PUT) sets every field
+    but the computed ones, missing ones to null, required ones enforced. Stale →
+    :class:`StaleVersion` (409), no version → :class:`VersionRequired` (428),
+    duplicates of ``warn`` rules → :class:`DuplicateWarning` (409) unless
+    ``confirm_duplicates``.
     """
     return _write(
         workspace,
@@ -114,6 +129,7 @@ def update_record(
         actor_id,
         lang,
         lambda w: w.update(w.entity(entity), record_id, payload, version=version, replace=replace),
+        confirm_duplicates=confirm_duplicates,
     )
 
 
@@ -187,10 +203,12 @@ def bulk_write(
     delete: Sequence[Any] = (),
     actor_id: int | None = None,
     lang: str = "en",
+    confirm_duplicates: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
     """Creates, updates (``id`` + ``version`` + fields) and deletes in one transaction.
 
-    All or nothing: :class:`BatchRejected` lists every failing row's problems.
+    All or nothing: :class:`BatchRejected` lists every failing row's problems
+    (409 when they are all conflicts, such as unconfirmed duplicate warnings).
     """
     return _write(
         workspace,
@@ -198,6 +216,7 @@ def bulk_write(
         actor_id,
         lang,
         lambda w: run_bulk(w, w.entity(entity), create=create, update=update, delete=delete),
+        confirm_duplicates=confirm_duplicates,
     )
 
 
@@ -273,6 +292,8 @@ def _write(
     actor_id: int | None,
     lang: str,
     work: Callable[[RecordWriter], T],
+    *,
+    confirm_duplicates: bool = False,
 ) -> T:
     """Run ``work`` in a write transaction; a constraint race is retried once (see above)."""
     require_environment(workspace, env)
@@ -280,9 +301,15 @@ def _write(
     for attempt in (1, 2):
         try:
             with workspace.begin(env) as conn:
-                return work(
-                    RecordWriter(conn, cache_key=key, env=env, actor_id=actor_id, lang=lang)
+                writer = RecordWriter(
+                    conn,
+                    cache_key=key,
+                    env=env,
+                    actor_id=actor_id,
+                    lang=lang,
+                    confirm_duplicates=confirm_duplicates,
                 )
+                return work(writer)
         except IntegrityError as exc:
             if attempt == 2:
                 raise WriteConflict(

@@ -127,3 +127,53 @@ audit = Table(
     Index("ix_fl_audit_record", "entity", "record_id", "id"),
     schema=ENV,
 )
+
+#: The last number given by each auto-number field, per period ('' when it never resets).
+counter = Table(
+    "fl_counter",
+    env_metadata,
+    Column("entity", String(63), primary_key=True),
+    Column("field", String(63), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    schema=ENV,
+)
+
+#: Imports of CSV/XLSX files into an entity (see ``formloom.platform.record_import``).
+#: ``last_row`` is the last file row whose batch has committed: a rerun goes on after it.
+record_import = Table(
+    "fl_import",
+    env_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("entity", String(63), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("file_path", String(500), nullable=False),
+    Column("file_format", String(8), nullable=False),
+    Column("file_bytes", BigInteger, nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("job_id", BigInteger, nullable=True),
+    Column("last_row", Integer, nullable=False, server_default="1"),
+    Column("summary", JSON, nullable=True),
+    Column("lang", String(8), nullable=False),
+    Column("actor", BigInteger, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Index("ix_fl_import_entity", "entity", "id"),
+    schema=ENV,
+)
+
+#: Uploaded files (see ``formloom.platform.files``); the bytes live under the data folder at
+#: ``files/<env>/<id[:2]>/<id>``. ``content_type`` is sniffed from the bytes, not declared.
+uploaded_file = Table(
+    "fl_file",
+    env_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(127), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", BigInteger, nullable=True),
+    schema=ENV,
+)

@@ -18,6 +18,7 @@ from typing import Literal
 from formloom.engine.entities.model import EntityDoc, FieldDef, RetiredField
 from formloom.engine.errors import DocumentInvalid, Issue, pointer
 from formloom.engine.fields import Storage, field_types
+from formloom.engine.fields.computed import ComputedFieldType
 from formloom.engine.fields.conversion import Conversion, plan_conversion
 
 MAX_IDENTIFIER = 63
@@ -136,6 +137,15 @@ class EntityPlan:
 def column_of(field_def: FieldDef) -> ColumnDef:
     storage = field_types.get(field_def.type).storage(field_def.options)
     return ColumnDef(field_def.name, storage)
+
+
+def _computed(field_def: FieldDef) -> bool:
+    """Whether the platform computes the field's values (formula, auto-number, rollup)."""
+    return isinstance(field_types.get(field_def.type), ComputedFieldType)
+
+
+def _storage_changed(old: FieldDef, new: FieldDef) -> bool:
+    return column_of(old).storage != column_of(new).storage
 
 
 def physical_indexes(document: EntityDoc) -> dict[str, PhysicalIndex]:
@@ -330,6 +340,14 @@ class _FieldMatcher:
                     )
                 )
                 return
+        if _computed(previous) and _computed(f) and _storage_changed(previous, f):
+            # Computed values are recomputed from each record by a background job
+            # (formloom.platform.formula_jobs): a new column, not a conversion of old values.
+            self.drops.append(DropColumn(self.table, column_of(previous)))
+            self.adds.append(AddColumn(self.table, column_of(f)))
+            self.fields.append(_with_id(f, previous.id or field_id(self.table, f.name, 0)))
+            return
+        if previous.name != f.name:
             self.renames.append(RenameColumn(self.table, previous.name, f.name))
         conversion = plan_conversion(column_of(previous).storage, column_of(f).storage)
         if not conversion.possible:
@@ -344,7 +362,7 @@ class _FieldMatcher:
             return
         if conversion.changes_column:
             self.converts.append(ConvertColumn(self.table, f.name, conversion, at + "/type"))
-        if previous.type != f.type or previous.options != f.options:
+        if (previous.type != f.type or previous.options != f.options) and not _computed(f):
             path = at + ("/type" if previous.type != f.type else "/options")
             self.rechecks.append(RecheckValues(self.table, f, path))
         self.fields.append(_with_id(f, previous.id or field_id(self.table, f.name, 0)))

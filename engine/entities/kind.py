@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from formloom.engine.entities.model import ENTITY_SCHEMA_VERSION, EntityDoc, FieldDef
-from formloom.engine.errors import Issue, pointer
+from formloom.engine.errors import DocumentInvalid, Issue, pointer
 from formloom.engine.fields import field_types
 from formloom.engine.meta.kinds import CheckContext, DocumentKind, document_kinds
 from formloom.engine.names import SYSTEM_COLUMNS, SYSTEM_TABLE_PREFIX, api_name_problem
@@ -21,6 +21,10 @@ class EntityKind(DocumentKind[EntityDoc]):
 
     def schema_key(self) -> tuple[str, ...]:
         return tuple(field_types.names())
+
+    def validation_schema(self) -> dict[str, Any]:
+        """The model's own schema: field types and their options are checked semantically."""
+        return DocumentKind.json_schema(self)
 
     def json_schema(self) -> dict[str, Any]:
         """The generated schema, with the field type list and each type's options filled in."""
@@ -48,6 +52,7 @@ class EntityKind(DocumentKind[EntityDoc]):
         issues = _entity_name_issues(document.name)
         counts = Counter(f.name for f in document.fields)
         id_counts = Counter(f.id for f in document.fields if f.id)
+        broken = set()
         for i, field in enumerate(document.fields):
             at = pointer("fields", i)
             issues += _field_name_issues(field.name, counts, at=at)
@@ -55,7 +60,10 @@ class EntityKind(DocumentKind[EntityDoc]):
                 issues.append(
                     Issue(at + "/id", "duplicate_id", f"field id `{field.id}` is used twice")
                 )
-            issues += _field_type_issues(field, document.name, context, at=at)
+            type_issues = _field_type_issues(field, document.name, context, at=at)
+            if type_issues or counts[field.name] > 1:
+                broken.add(field.name)
+            issues += type_issues
         names = {f.name for f in document.fields}
         if document.title_field is not None and document.title_field not in names:
             issues.append(
@@ -67,6 +75,7 @@ class EntityKind(DocumentKind[EntityDoc]):
                 )
             )
         issues += _check_indexes(document, names)
+        issues += _rule_issues(document, context, broken)
         return issues
 
     def check_parts(
@@ -172,6 +181,42 @@ def _field_type_issues(
             )
         ]
     return []
+
+
+def _rule_issues(document: EntityDoc, context: CheckContext, broken: set[str]) -> list[Issue]:
+    """Formulas, conditional required fields, validation and duplicate rules, and rollups.
+
+    Rollups are checked against the environment's other entities (those published
+    in the same batch first), in both directions: this entity's rollups, and other
+    entities' rollups over this one.
+    """
+    # Imported here: the rules build on conditions, which import this package.
+    from formloom.engine.records.rollup_rules import dependent_rollup_issues, rollup_issues
+    from formloom.engine.records.rules import compile_rules
+
+    issues: list[Issue] = []
+    try:
+        compile_rules(document, broken=broken)
+    except DocumentInvalid as exc:
+        issues += exc.issues
+    others = _other_entities(context, document.name)
+    issues += rollup_issues(document, others)
+    issues += dependent_rollup_issues(document, others)
+    return issues
+
+
+def _other_entities(context: CheckContext, name: str) -> dict[str, EntityDoc]:
+    """The environment's other entity documents that parse; the batch's versions win."""
+    bodies = {**context.published.get("entity", {}), **context.pending.get("entity", {})}
+    others = {}
+    for other, body in bodies.items():
+        if other == name:
+            continue
+        try:
+            others[other] = EntityDoc.model_validate(body)
+        except ValidationError:
+            continue
+    return others
 
 
 def _check_indexes(document: EntityDoc, names: set[str]) -> list[Issue]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +10,8 @@ from formloom.engine.labels import HelpText, Label
 from formloom.engine.names import API_NAME_PATTERN
 
 MAX_FIELDS = 500
+MESSAGE_MAX = 500
+MAX_DUPLICATE_FIELDS = 5
 ENTITY_SCHEMA_VERSION = 1
 
 
@@ -38,6 +40,13 @@ class FieldDef(BaseModel):
     default: Any = None
     help: HelpText | None = None
     options: dict[str, Any] = Field(default_factory=dict, description="Options of the type")
+    required_when: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "A structured condition (and/or/not groups of {field, op, value}); when the record's "
+            "values match it, this field must have a value"
+        ),
+    )
 
 
 class IndexDef(BaseModel):
@@ -48,6 +57,55 @@ class IndexDef(BaseModel):
     name: str = Field(pattern=API_NAME_PATTERN)
     fields: list[str] = Field(min_length=1, max_length=16)
     unique: bool = False
+
+
+class RuleMessage(BaseModel):
+    """What a rule tells the user, in Chinese and English."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zh: str = Field(min_length=1, max_length=MESSAGE_MAX)
+    en: str = Field(min_length=1, max_length=MESSAGE_MAX)
+
+
+class ValidationRule(BaseModel):
+    """A CEL condition that blocks a save while it is true, e.g. `close_date < created_at`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=API_NAME_PATTERN)
+    when: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="CEL expression over the record's fields; the save is refused when it is true",
+    )
+    message: RuleMessage
+    field: str | None = Field(
+        default=None,
+        pattern=API_NAME_PATTERN,
+        description="The field the error points at (none: the record as a whole)",
+    )
+
+
+class DuplicateRule(BaseModel):
+    """Records whose values of ``fields`` all match count as duplicates of each other."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=API_NAME_PATTERN)
+    fields: list[str] = Field(min_length=1, max_length=MAX_DUPLICATE_FIELDS)
+    match: Literal["exact", "normalised"] = Field(
+        default="exact",
+        description=(
+            "`normalised` ignores case and extra spaces in text (phone numbers are compared "
+            "normalised to E.164)"
+        ),
+    )
+    action: Literal["warn", "block"] = Field(
+        default="warn",
+        description="`warn`: 409 until the client confirms; `block`: refused (422)",
+    )
+    message: RuleMessage | None = None
 
 
 class RetiredField(BaseModel):
@@ -74,6 +132,8 @@ class EntityDoc(BaseModel):
     retired_fields: list[RetiredField] = Field(
         default_factory=list, description="Removed fields kept until purged (platform-managed)"
     )
+    validation_rules: list[ValidationRule] = Field(default_factory=list, max_length=100)
+    duplicate_rules: list[DuplicateRule] = Field(default_factory=list, max_length=20)
 
     def field(self, name: str) -> FieldDef | None:
         return next((f for f in self.fields if f.name == name), None)

@@ -55,16 +55,25 @@ class DocumentKind(ABC, Generic[M]):
         return ()
 
     def validator(self) -> jsonschema.Draft202012Validator:
-        """A compiled validator for :meth:`json_schema`, cached while ``schema_key`` holds."""
+        """A compiled validator for :meth:`validation_schema`, cached while ``schema_key`` holds."""
         key = self.schema_key()
         cached = self.__dict__.get("_validator")
         if cached is None or cached[0] != key:
-            cached = (key, jsonschema.Draft202012Validator(self.json_schema()))
+            cached = (key, jsonschema.Draft202012Validator(self.validation_schema()))
             self.__dict__["_validator"] = cached
         return cached[1]
 
+    def validation_schema(self) -> dict[str, Any]:
+        """The schema that words the errors of documents the model refuses.
+
+        It may leave out what the semantic checks report themselves (so that a
+        problem gets the same code whichever way it is found); by default it is
+        the published :meth:`json_schema`.
+        """
+        return self.json_schema()
+
     def json_schema(self) -> dict[str, Any]:
-        """The meta-schema that raw documents of this kind are validated against."""
+        """The published meta-schema of this kind (served to tools and written to docs)."""
         schema = self.model.model_json_schema()
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"https://formloom.dev/schemas/{self.name}.schema.json"
@@ -117,26 +126,40 @@ class DocumentKind(ABC, Generic[M]):
         return document
 
     def validate(self, raw: Any, context: CheckContext | None = None) -> M:
-        """Upgrade, schema-check, parse and semantically check a raw document."""
+        """Upgrade, parse, schema-check and semantically check a raw document.
+
+        The typed model parses first (fast); only a document it refuses goes
+        through the JSON Schema, whose errors name every problem with a pointer.
+        The semantic checks cover what the schema adds beyond the model (field
+        type names and each type's options), so both paths accept the same documents.
+        """
         if not isinstance(raw, dict):
             raise DocumentInvalid([Issue("", "type", f"a {self.name} document must be an object")])
         document = self.upgrade(raw)
-        issues = schema_issues(self.validator(), document)
-        if issues:
-            flagged = {i.path for i in issues}
-            parts = self.check_parts(document, flagged, context or CheckContext())
-            raise DocumentInvalid(issues + [i for i in parts if i.path not in flagged])
+        context = context or CheckContext()
         try:
             parsed = self.model.model_validate(document)
         except ValidationError as exc:
-            raise DocumentInvalid(pydantic_issues(exc)) from None
-        issues = self.check(parsed, context or CheckContext())
+            issues = schema_issues(self.validator(), document)
+            if not issues:
+                raise DocumentInvalid(pydantic_issues(exc)) from None
+            flagged = {i.path for i in issues}
+            parts = self.check_parts(document, flagged, context)
+            found = issues + [i for i in parts if i.path not in flagged]
+            raise DocumentInvalid(sorted(found, key=_document_order)) from None
+        issues = self.check(parsed, context)
         if issues:
             raise DocumentInvalid(issues)
         return parsed
 
 
 document_kinds: Registry[DocumentKind[Any]] = Registry("document kind")
+
+
+def _document_order(issue: Issue) -> tuple[tuple[int, int, str], ...]:
+    """Issues in the order of the document (array indexes compared as numbers)."""
+    parts = issue.path.split("/")[1:]
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
 
 
 def schema_issues(validator: jsonschema.Draft202012Validator, document: Any) -> list[Issue]:

@@ -1,8 +1,8 @@
 """Check a record payload against its entity and turn it into stored values.
 
 Every problem of the payload is collected (unknown fields, read-only system
-fields, wrong values with zh/en messages, missing required fields); nothing is
-stored unless the list is empty.
+and computed fields, wrong values with zh/en messages, missing required
+fields); nothing is stored unless the list is empty.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from formloom.engine.errors import Issue, pointer
 from formloom.engine.fields import FieldValueError
+from formloom.engine.fields.computed import ComputedFieldType
 from formloom.engine.names import SYSTEM_COLUMNS
 from formloom.engine.records.compiled import CompiledEntity
 
@@ -69,6 +70,8 @@ def check_payload(
             )
         elif key not in entity.fields:
             checked.issues.append(_unknown_field(entity, key, path, lang))
+        elif isinstance(field_type := entity.fields[key].field_type, ComputedFieldType):
+            checked.issues.append(Issue(path, "read_only", field_type.read_only_message(key, lang)))
         else:
             _field_value(checked, entity, key, raw, path, lang)
     if partial:

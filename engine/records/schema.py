@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from formloom.engine.fields.computed import ComputedFieldType
 from formloom.engine.records.compiled import CompiledEntity
 
 _SYSTEM_PROPERTIES: dict[str, dict[str, Any]] = {
@@ -33,6 +34,8 @@ def record_schema(entity: CompiledEntity, *, lang: str = "en") -> dict[str, Any]
             schema["description"] = help_text.zh if lang == "zh" else help_text.en
         if compiled.definition.default is not None:
             schema["default"] = compiled.definition.default
+        if isinstance(compiled.field_type, ComputedFieldType):
+            schema["readOnly"] = True
         if compiled.definition.required:
             required.append(name)
             schema = {**schema, "anyOf": [value]}

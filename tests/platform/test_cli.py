@@ -96,7 +96,7 @@ def test_invalid_documents_exit_1_with_every_error(cli, tmp_path):
     result = cli("meta", "apply", str(bad), "--env", "production")
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert f"{bad}: /fields/0/type: `txt` is not allowed here (did you mean `text`?)" in lines[0]
+    assert f"{bad}: /fields/0/type: unknown field type `txt` (did you mean `text`?)" in lines[0]
     assert any(line.startswith(f"{bad}: /label:") for line in lines)
     assert any(line.startswith(f"{bad}: /name:") for line in lines)
     assert len(lines) == 3

@@ -86,8 +86,8 @@ def test_an_invalid_draft_is_saved_with_its_issues(store: MetaStore) -> None:
 
     # then
     assert [(i["path"], i["code"]) for i in saved["issues"]] == [
-        ("/fields/1/type", "enum"),
         ("/fields/0/name", "reserved_name"),
+        ("/fields/1/type", "unknown_type"),
     ]
     assert all(i["message"] for i in saved["issues"])
     state = store.get(ENV, "entity", "deal")
@@ -194,13 +194,13 @@ def test_a_publish_lists_every_problem_with_code_path_and_message(store: MetaSto
         ("/fields/2/name", "system_column"),
         ("/fields/3/name", "duplicate_field"),
         ("/fields/4/name", "duplicate_field"),
-        ("/fields/5/type", "enum"),
+        ("/fields/5/type", "unknown_type"),
         ("/fields/6/options/entity", "unknown_entity"),
         ("/label/en", "maxLength"),
         ("/name", "reserved_name"),
     ]
     messages = {(i.path, i.code): i.message for i in exc.value.issues}
-    assert "did you mean `text`?" in messages[("/fields/5/type", "enum")]
+    assert "did you mean `text`?" in messages[("/fields/5/type", "unknown_type")]
     assert "`company`" in messages[("/fields/6/options/entity", "unknown_entity")]
     assert "at most 100" in messages[("/label/en", "maxLength")]
 
