@@ -364,7 +364,12 @@ class MetaStore:
         row = _document_row(conn, kind, name, lock=True)
         old = None
         if row is not None and row.published_version is not None:
-            old = _version_body(conn, kind, name, row.published_version)
+            # The session read every published body in this transaction; a removed
+            # document's last body is read on its own.
+            current = session.context.published.get(kind, {}).get(name)
+            old = current if row.status == PUBLISHED and current is not None else None
+            if old is None:
+                old = _version_body(conn, kind, name, row.published_version)
         version = _next_version(conn, kind, name)
         before = len(session.sync.issues)
         body = publisher_for(kind).publish(session, old, document, version)
