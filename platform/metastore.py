@@ -17,7 +17,7 @@ from typing import Any
 
 import networkx as nx
 from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from formloom.engine.errors import DocumentInvalid, Issue, RegistryError
 from formloom.engine.fields import field_types
@@ -331,11 +331,11 @@ class MetaStore:
     ) -> Iterator[tuple[Connection, PublishSession]]:
         try:
             with self.workspace.begin(env) as conn:
-                require_environment_in(conn, env)
                 sync = SchemaSync(
                     conn, self.workspace, env, force=options.force, observer=self.ddl_observer
                 )
-                context = CheckContext(published=_published_bodies(conn), pending=pending or {})
+                published = _published_bodies_of(conn, self.workspace, env)
+                context = CheckContext(published=published, pending=pending or {})
                 yield conn, PublishSession(sync=sync, context=context, purge=options.purge)
                 sync.finish()
         except DocumentInvalid as exc:
@@ -361,7 +361,7 @@ class MetaStore:
         document_kind = kind_of(kind)
         raw = _named_body(raw, name)
         document = document_kind.validate(raw, session.context)
-        row = _document_row(conn, kind, name, lock=True)
+        row = _document_row(conn, kind, name, lock=True, with_latest=True)
         old = None
         if row is not None and row.published_version is not None:
             # The session read every published body in this transaction; a removed
@@ -370,7 +370,7 @@ class MetaStore:
             old = current if row.status == PUBLISHED and current is not None else None
             if old is None:
                 old = _version_body(conn, kind, name, row.published_version)
-        version = _next_version(conn, kind, name)
+        version = 1 if row is None else int(row.latest_version or 0) + 1
         before = len(session.sync.issues)
         body = publisher_for(kind).publish(session, old, document, version)
         session.issues.extend(session.sync.issues[before:])
@@ -422,10 +422,22 @@ def _named_body(body: Any, name: str) -> dict[str, Any]:
     return {**body, "name": name}
 
 
-def _document_row(conn: Connection, kind: str, name: str, *, lock: bool = False) -> Any:
-    query = select(meta_document).where(meta_document.c.kind == kind, meta_document.c.name == name)
+def _document_row(
+    conn: Connection, kind: str, name: str, *, lock: bool = False, with_latest: bool = False
+) -> Any:
+    """The document's row (locked on PostgreSQL with ``lock``); ``with_latest`` adds
+    ``latest_version``, the highest version number recorded (in the same round trip)."""
+    columns: list[Any] = [meta_document]
+    if with_latest:
+        latest = (
+            select(func.max(meta_version.c.version))
+            .where(meta_version.c.kind == kind, meta_version.c.name == name)
+            .scalar_subquery()
+        )
+        columns.append(latest.label("latest_version"))
+    query = select(*columns).where(meta_document.c.kind == kind, meta_document.c.name == name)
     if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(of=meta_document)
     return conn.execute(query).first()
 
 
@@ -483,6 +495,28 @@ def _clear_draft(conn: Connection, kind: str, name: str) -> None:
         .where(meta_document.c.kind == kind, meta_document.c.name == name)
         .values(draft=None, draft_updated_at=None)
     )
+
+
+def _published_bodies_of(
+    conn: Connection, workspace: Workspace, env: str
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The published bodies of ``env``, which must exist (checked in the same transaction).
+
+    On PostgreSQL a missing environment is a missing schema, so the query itself
+    tells (one round trip less on every publish); on SQLite the registry is asked.
+    """
+    if workspace.is_sqlite:
+        require_environment_in(conn, env)
+        return _published_bodies(conn)
+    try:
+        return _published_bodies(conn)
+    except ProgrammingError as exc:
+        if type(exc.orig).__name__ != "UndefinedTable":
+            raise
+        raise NotFound(
+            f"environment `{env}` does not exist; list them with `formloom env list` "
+            "or GET /api/environments"
+        ) from None
 
 
 def _published_bodies(conn: Connection) -> dict[str, dict[str, dict[str, Any]]]:
