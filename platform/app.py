@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from formloom.platform import (
     api_environments,
     api_files,
+    api_import_export,
     api_jobs,
     api_record_list,
     api_records,
@@ -73,6 +74,8 @@ def build_app(
     install_error_handlers(app)
     app.include_router(api_environments.router)
     app.include_router(api_jobs.router)
+    # Before the single-record routes: `/records/{entity}/export` must not be read as an id.
+    app.include_router(api_import_export.router)
     app.include_router(api_records.router)
     app.include_router(api_record_list.router)
     app.include_router(api_files.router)

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -20,13 +21,16 @@ import click
 
 from formloom.engine.errors import DocumentInvalid, Issue
 from formloom.engine.meta import CheckContext, document_kinds
-from formloom.platform import environments
+from formloom.engine.relative_dates import DEFAULT_TIMEZONE
+from formloom.platform import environments, record_import
 from formloom.platform import jobs as job_queue
 from formloom.platform.database import Workspace
 from formloom.platform.environments import PRODUCTION
 from formloom.platform.errors import Invalid, PlatformError
-from formloom.platform.jobs import FAILED, JOB_STATUSES
+from formloom.platform.jobs import DONE, FAILED, JOB_STATUSES, QUEUED
+from formloom.platform.list_request import request_from_query
 from formloom.platform.metastore import BatchInvalid, MetaStore, PublishOptions, SourceDocument
+from formloom.platform.record_export import export_records
 from formloom.platform.settings import Settings
 from formloom.platform.worker import Worker
 
@@ -231,6 +235,246 @@ def env_drop(ctx: click.Context, name: str, yes: bool) -> None:
         click.confirm(f"Drop environment {name} and all its data?", abort=True)
     environments.drop_environment(_workspace(ctx), name)
     click.echo(f"dropped environment {name}")
+
+
+# -- records: import and export ------------------------------------------------------------
+
+
+@main.group()
+def records() -> None:
+    """Import records from CSV/XLSX files and export them."""
+
+
+@records.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--entity", required=True, help="Entity to import into.")
+@click.option("--env", "env_name", default=PRODUCTION, show_default=True, help="Environment.")
+@click.option(
+    "--mode",
+    type=click.Choice(["all_or_nothing", "skip_bad_rows"]),
+    default="all_or_nothing",
+    show_default=True,
+    help="all_or_nothing: any bad cell and nothing is written; skip_bad_rows: write good rows.",
+)
+@click.option(
+    "--upsert-on", default=None, help="Unique field (or id) that finds records to update."
+)
+@click.option("--dry-run", is_flag=True, help="Check every row, write nothing.")
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Fill FIELD from COLUMN (repeatable); COLUMN= ignores the column.",
+)
+@click.option(
+    "--lookup-by",
+    multiple=True,
+    metavar="FIELD=TARGET_FIELD",
+    help="Resolve lookup FIELD by TARGET_FIELD of the looked-up entity (default: its title).",
+)
+@click.option("--timezone", default=DEFAULT_TIMEZONE, show_default=True, help="For local times.")
+@click.option("--sheet", default=None, help="XLSX sheet to read (default: the first).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option(
+    "--wait-for-worker",
+    type=float,
+    default=None,
+    help="Seconds to wait for a worker to take the job before running it here "
+    "(default: 0 on SQLite, 5 on PostgreSQL).",
+)
+@click.pass_context
+@_handles_errors
+def records_import(
+    ctx: click.Context,
+    file: Path,
+    entity: str,
+    env_name: str,
+    mode: str,
+    upsert_on: str | None,
+    dry_run: bool,
+    mappings: tuple[str, ...],
+    lookup_by: tuple[str, ...],
+    timezone: str,
+    sheet: str | None,
+    lang: str,
+    wait_for_worker: float | None,
+) -> None:
+    """Import FILE (CSV or XLSX) into ENTITY as a background job, showing its progress.
+
+    Exit code 1 when rows are bad and nothing was written (all_or_nothing, dry runs)
+    or the job failed.
+    """
+    workspace = _workspace(ctx)
+    options = {
+        "mapping": {k: (v or None) for k, v in _pairs(mappings, "--map").items()},
+        "mode": mode,
+        "upsert_on": upsert_on,
+        "lookup_by": _pairs(lookup_by, "--lookup-by"),
+        "dry_run": dry_run,
+        "timezone": timezone,
+        "sheet": sheet,
+    }
+    with file.open("rb") as upload:
+        started = record_import.submit_import(
+            workspace,
+            env=env_name,
+            entity=entity,
+            upload=upload,
+            file_name=file.name,
+            options=options,
+            lang=lang,
+        )
+    for column in started["columns"]:
+        if column["field"] is None and column["matched_by"] != "system":
+            hint = f" (did you mean {', '.join(column['suggestions'])}?)"
+            click.echo(
+                f"column {column['column']!r} is not imported"
+                + (hint if column["suggestions"] else ""),
+                err=True,
+            )
+    wait = wait_for_worker if wait_for_worker is not None else (0 if workspace.is_sqlite else 5)
+    job_id = started["job"]["id"]
+    outcome = _follow_job(workspace, env_name, job_id, wait_seconds=wait)
+    finished = record_import.get_import(workspace, env=env_name, import_id=started["id"])
+    if outcome["status"] == FAILED:
+        _fail(f"import job {job_id} failed: {outcome['last_error']}", 1)
+    summary = finished["summary"] or {}
+    _print_import_summary(summary)
+    written = summary.get("written", False)
+    if finished["status"] != "done" or (summary.get("error_count") and not written):
+        sys.exit(1)
+
+
+@records.command("export")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--entity", required=True, help="Entity to export.")
+@click.option("--env", "env_name", default=PRODUCTION, show_default=True, help="Environment.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["csv", "xlsx"]),
+    default=None,
+    help="Default: OUT's extension, else csv.",
+)
+@click.option(
+    "--where",
+    default=None,
+    help='JSON condition, e.g. {"field": "stage", "op": "eq", "value": "won"}.',
+)
+@click.option("--q", "search", default=None, help="Search the searchable text fields.")
+@click.option("--sort", default=None, help="Comma-separated fields, - for descending.")
+@click.option("--fields", default=None, help="Comma-separated fields to export.")
+@click.option(
+    "--headers",
+    type=click.Choice(["labels", "names"]),
+    default="labels",
+    show_default=True,
+    help="Column headers: labels (in --lang) or API names.",
+)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.pass_context
+@_handles_errors
+def records_export(
+    ctx: click.Context,
+    out: Path,
+    entity: str,
+    env_name: str,
+    file_format: str | None,
+    where: str | None,
+    search: str | None,
+    sort: str | None,
+    fields: str | None,
+    headers: str,
+    lang: str,
+) -> None:
+    """Export the records of ENTITY matching the filters to OUT (CSV or XLSX)."""
+    chosen = file_format or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")
+    given = {"where": where, "q": search, "sort": sort, "fields": fields}
+    asked = request_from_query([(k, v) for k, v in given.items() if v is not None])
+    exported = export_records(
+        _workspace(ctx),
+        env=env_name,
+        entity=entity,
+        request=asked,
+        file_format="xlsx" if chosen == "xlsx" else "csv",
+        headers="names" if headers == "names" else "labels",
+        lang=lang,
+    )
+    size = 0
+    with out.open("wb") as target:
+        for chunk in exported.chunks:
+            target.write(chunk)
+            size += len(chunk)
+    click.echo(f"exported {entity} to {out} ({size:,} bytes)")
+
+
+def _pairs(items: tuple[str, ...], option: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            _fail(f"{option} takes NAME=VALUE, got {item!r}", 2)
+        pairs[key] = value
+    return pairs
+
+
+def _follow_job(
+    workspace: Workspace, env_name: str, job_id: int, *, wait_seconds: float
+) -> dict[str, Any]:
+    """Show the job's progress until it ends; run it here if no worker takes it in time."""
+    deadline = time.monotonic() + wait_seconds
+    stop = threading.Event()
+    inline: threading.Thread | None = None
+    try:
+        with click.progressbar(length=1, label="importing", show_pos=True) as bar:
+            while True:
+                found = job_queue.get_job(workspace, env_name, job_id)
+                progress = found["progress"] or {}
+                if progress.get("total"):
+                    bar.length = progress["total"]
+                    bar.update(max(progress["done"] - bar.pos, 0))
+                if found["status"] in (DONE, FAILED):
+                    return found
+                if inline is None and found["status"] == QUEUED and time.monotonic() >= deadline:
+                    inline = threading.Thread(
+                        target=_run_jobs_until, args=(workspace, stop), daemon=True
+                    )
+                    inline.start()
+                time.sleep(0.1)
+    finally:
+        stop.set()
+        if inline is not None:
+            inline.join()
+
+
+def _run_jobs_until(workspace: Workspace, stop: threading.Event) -> None:
+    """An in-process worker for commands that wait for their job (no worker may be running)."""
+    job_worker = Worker(workspace, poll_interval=0.2)
+    while not stop.is_set():
+        if job_worker.run_once() == 0:
+            stop.wait(0.2)
+
+
+def _print_import_summary(summary: dict[str, Any]) -> None:
+    for error in summary.get("errors", []):
+        place = []
+        if error["row"] is not None:
+            place.append(f"row {error['row']}")
+        if error["column"] is not None:
+            place.append(f"column {error['column']}")
+        prefix = ", ".join(place)
+        click.echo(f"{prefix}: {error['message']}" if prefix else error["message"], err=True)
+    if summary.get("errors_truncated"):
+        more = summary["error_count"] - len(summary["errors"])
+        click.echo(f"... and {more} more problem(s)", err=True)
+    verb = "would be " if summary.get("dry_run") else ""
+    click.echo(
+        f"{summary.get('rows', 0)} row(s): {summary.get('created', 0)} {verb}created, "
+        f"{summary.get('updated', 0)} {verb}updated, {summary.get('unchanged', 0)} unchanged, "
+        f"{summary.get('skipped', 0)} skipped, {summary.get('error_count', 0)} problem(s)"
+        + ("" if summary.get("written") or summary.get("dry_run") else "; nothing was written")
+    )
 
 
 # -- metadata ------------------------------------------------------------------------------
