@@ -14,7 +14,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from formloom.engine.entities import EntityDoc
-from formloom.engine.entities.changes import plan_entity_change, plan_entity_removal
+from formloom.engine.entities.changes import (
+    junction_table_name,
+    plan_entity_change,
+    plan_entity_removal,
+)
 from formloom.engine.errors import Issue
 from formloom.engine.fields import field_types
 from formloom.engine.meta import CheckContext
@@ -66,7 +70,7 @@ class EntityPublisher(KindPublisher):
     def removal_issues(self, session: PublishSession, name: str) -> list[Issue]:
         """Why entity ``name`` cannot be removed.
 
-        Lookups and rollups of published entities block any removal. A purge drops
+        Lookups, rollups and child tables of published entities block any removal. A purge drops
         the table, so any foreign key still pointing at it blocks a purge too (a
         removed field or entity keeps its column, and its foreign key, until it is
         purged).
@@ -86,6 +90,25 @@ class EntityPublisher(KindPublisher):
                             "referenced",
                             f"entity `{name}` is summarised by rollup `{other_name}.{f['name']}`; "
                             "remove or change that field first",
+                        )
+                    )
+                elif f["type"] == "child_table" and f.get("options", {}).get("entity") == name:
+                    issues.append(
+                        Issue(
+                            "",
+                            "referenced",
+                            f"entity `{name}` holds the rows of child table "
+                            f"`{other_name}.{f['name']}`; remove that field first",
+                        )
+                    )
+                elif field_type.junction_target(f.get("options", {})) == name:
+                    reported.add((junction_table_name(other_name, f["name"]), "target_id"))
+                    issues.append(
+                        Issue(
+                            "",
+                            "referenced",
+                            f"entity `{name}` is looked up by multi-lookup "
+                            f"`{other_name}.{f['name']}`; remove or change that field first",
                         )
                     )
                 elif field_type.references(f.get("options", {})) == name:

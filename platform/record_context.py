@@ -148,4 +148,5 @@ class WriteContext:
 
 def full_values(record: dict[str, Any], entity: RuntimeEntity) -> dict[str, Any]:
     """A record's owner and field values (JSON) as the audit log keeps them."""
-    return {"owner_id": record["owner_id"], **{f: record[f] for f in entity.compiled.fields}}
+    fields = (f for f in entity.compiled.fields if f in record)
+    return {"owner_id": record["owner_id"], **{f: record[f] for f in fields}}

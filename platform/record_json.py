@@ -1,4 +1,8 @@
-"""Records as JSON: system fields first, then the entity's fields in document order."""
+"""Records as JSON: system fields first, then the entity's fields in document order.
+
+Fields without a column (``virtual``: child tables) are left out; the records
+service adds child rows to single-record reads (``formloom.platform.record_children``).
+"""
 
 from __future__ import annotations
 
@@ -33,5 +37,6 @@ def record_to_json(
     wanted = entity.compiled.fields if fields is None else fields
     for name in wanted:
         compiled = entity.compiled.fields[name]
-        out[name] = compiled.to_json(row.get(name))
+        if not compiled.field_type.virtual:
+            out[name] = compiled.to_json(row.get(name))
     return out

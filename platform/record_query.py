@@ -310,7 +310,7 @@ def _sort_keys(
 def _selected_fields(
     entity: RuntimeEntity, names: Sequence[str] | None, *, at: str, issues: list[Issue]
 ) -> tuple[str, ...]:
-    user_fields = entity.compiled.fields
+    user_fields = {n: f for n, f in entity.compiled.fields.items() if not f.field_type.virtual}
     if names is None:
         return tuple(user_fields)
     selected = []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, RowMapping, insert, update
 
@@ -35,6 +35,12 @@ from formloom.platform.record_cascade import (
     restore_cascaded,
 )
 from formloom.platform.record_checks import lookup_issues, unique_issues
+from formloom.platform.record_children import (
+    ChildRows,
+    save_children,
+    take_children,
+    with_children,
+)
 from formloom.platform.record_context import WriteContext, full_values
 from formloom.platform.record_duplicates import warning
 from formloom.platform.record_errors import (
@@ -45,6 +51,13 @@ from formloom.platform.record_errors import (
     invalid,
 )
 from formloom.platform.record_files import check_file_values
+from formloom.platform.record_links import (
+    changed_links,
+    link_issues,
+    save_links,
+    take_links,
+    with_links,
+)
 from formloom.platform.rollups import RollupTracker
 from formloom.platform.save_pipeline import (
     RuleOutcome,
@@ -111,6 +124,8 @@ class RecordWriter(WriteContext):
     def create(self, entity: RuntimeEntity, payload: Any, *, at: str = "") -> dict[str, Any]:
         """Insert a record; ``owner_id`` defaults to the actor. Returns the record's JSON."""
         checked = check_payload(entity.compiled, payload, partial=False, lang=self.lang, at=at)
+        links = take_links(entity, checked.values, payload)
+        children = take_children(entity, checked.values, payload)
         file_issues = check_file_values(self.conn, entity, checked.values, at=at, lang=self.lang)
         given_owner = isinstance(payload, dict) and "owner_id" in payload
         owner_id = checked.owner_id if given_owner else self.actor_id
@@ -121,6 +136,7 @@ class RecordWriter(WriteContext):
             *checked.issues,
             *file_issues,
             *lookup_issues(self.conn, entity, checked.values, at=at, lang=self.lang),
+            *link_issues(self, entity, links, at=at),
             *unique_issues(
                 self.conn, entity, values, changed=values, record_id=None, at=at, lang=self.lang
             ),
@@ -143,9 +159,23 @@ class RecordWriter(WriteContext):
             .returning(*entity.table.c)
         ).one()
         record = self.json(entity, row._mapping)
+        linked = changed_links(self, entity, None, links)
+        save_links(self, entity, row.id, linked)
+        record.update({name: ids for name, (_, ids) in linked.items()})
         self.audit([AuditEvent(entity.name, row.id, "create", full_values(record, entity))])
+        return self._finish(entity, record, children, at=at)
+
+    def _finish(
+        self, entity: RuntimeEntity, record: dict[str, Any], children: ChildRows, *, at: str
+    ) -> dict[str, Any]:
+        """Save the child rows sent (rollups settled once); the record with its children and
+        multi-lookup ids (see :mod:`formloom.platform.record_children`, ``record_links``)."""
+        if children:
+            with self.deferred_rollups():
+                save_children(self, entity, record["id"], children, at=at)
+            record = self.json(entity, self.live_row(entity, record["id"], at=at))
         self._settle()
-        return record
+        return with_links(self, entity, with_children(self, entity, record))
 
     def _rules(
         self,
@@ -188,6 +218,8 @@ class RecordWriter(WriteContext):
             at=at,
             fill_defaults=False,
         )
+        links = take_links(entity, checked.values, payload)
+        children = take_children(entity, checked.values, payload)
         expected = self._expected_version(entity, record_id, version, checked, at=at)
         if expected is None:
             raise invalid(checked.issues)
@@ -195,12 +227,21 @@ class RecordWriter(WriteContext):
         if before["version"] != expected:
             raise self.stale(entity, before, expected, at=at)
         file_issues = check_file_values(
-            self.conn, entity, checked.values, before=before, at=at, lang=self.lang
+            self.conn,
+            entity,
+            checked.values,
+            before=cast(Mapping[str, Any], before),
+            at=at,
+            lang=self.lang,
         )
         values = dict(checked.values)
         if replace:
             computed = rules_computed(self, entity)
-            values = {n: values.get(n) for n in entity.compiled.fields if n not in computed}
+            values = {
+                n: values.get(n)
+                for n, f in entity.compiled.fields.items()
+                if n not in computed and not f.field_type.virtual
+            }
         if isinstance(payload, dict) and "owner_id" in payload:
             values["owner_id"] = checked.owner_id
         sent = {k for k, v in values.items() if before[k] != v}
@@ -212,6 +253,7 @@ class RecordWriter(WriteContext):
             *checked.issues,
             *file_issues,
             *lookup_issues(self.conn, entity, changed, at=at, lang=self.lang),
+            *link_issues(self, entity, links, at=at),
             *unique_issues(
                 self.conn,
                 entity,
@@ -225,15 +267,17 @@ class RecordWriter(WriteContext):
         ]
         if issues:
             raise invalid(issues)
-        if not changed:
-            return self.json(entity, before)
+        relinked = changed_links(self, entity, record_id, links)
+        if not changed and not relinked:
+            return self._finish(entity, self.json(entity, before), children, at=at)
         self._confirm(entity, outcome, at=at)
         after = self.write_update(entity, record_id, expected, changed, at=at)
+        save_links(self, entity, record_id, relinked)
         old, new = self.json(entity, before), self.json(entity, after)
         changes = {k: [old[k], new[k]] for k in changed}
+        changes.update({name: [was, now] for name, (was, now) in relinked.items()})
         self.audit([AuditEvent(entity.name, record_id, "update", changes)])
-        self._settle()
-        return new
+        return self._finish(entity, new, children, at=at)
 
     def write_update(
         self,

@@ -39,8 +39,10 @@ from formloom.platform.entity_runtime import load_entity
 from formloom.platform.environments import require_environment
 from formloom.platform.errors import Invalid
 from formloom.platform.record_bulk import run_bulk
+from formloom.platform.record_children import with_children
 from formloom.platform.record_errors import WriteConflict, say
 from formloom.platform.record_json import record_to_json
+from formloom.platform.record_links import with_links
 from formloom.platform.record_writer import RecordWriter
 
 log = logging.getLogger(__name__)
@@ -67,14 +69,18 @@ def entity_schema(
 def get_record(
     workspace: Workspace, *, env: str, entity: str, record_id: int, lang: str = "en"
 ) -> dict[str, Any]:
-    """One record; a deleted one is reported as in the recycle bin (404)."""
+    """One record with its child tables' rows; a deleted one is in the recycle bin (404).
+
+    Lists (:mod:`formloom.platform.record_query`) leave child tables out.
+    """
     require_environment(workspace, env)
     with workspace.begin(env, readonly=True) as conn:
         reader = RecordWriter(
             conn, cache_key=cache_key(workspace), env=env, actor_id=None, lang=lang
         )
         runtime = reader.entity(entity)
-        return reader.json(runtime, reader.live_row(runtime, record_id, at=""))
+        record = reader.json(runtime, reader.live_row(runtime, record_id, at=""))
+        return with_links(reader, runtime, with_children(reader, runtime, record))
 
 
 def create_record(

@@ -42,22 +42,31 @@ from formloom.engine.entities.changes import (
     ColumnDef,
     ConvertColumn,
     CreateIndex,
+    CreateJunction,
     CreateTable,
     DropColumn,
     DropIndex,
+    DropJunction,
     DropTable,
     EntityPlan,
     Operation,
     PhysicalIndex,
     RecheckValues,
     RenameColumn,
+    junction_table_name,
 )
 from formloom.engine.errors import Issue
 from formloom.engine.fields import FieldValueError, Storage, field_types
 from formloom.engine.fields.conversion import Conversion, LossCheck
 from formloom.platform.column_types import sql_type
 from formloom.platform.database import Workspace
-from formloom.platform.entity_tables import fk_name, system_columns, user_column
+from formloom.platform.entity_tables import (
+    fk_name,
+    junction_columns,
+    junction_index,
+    system_columns,
+    user_column,
+)
 
 #: Called after every operation; tests use it to inject failures between DDL steps.
 Observer = Callable[[Operation], None]
@@ -79,6 +88,7 @@ class SchemaSync:
     issues: list[Issue] = field(default_factory=list)
     _deferred_fks: list[tuple[str, ColumnDef]] = field(default_factory=list)
     _refused: set[tuple[str, str]] = field(default_factory=set)
+    _deferred_junctions: list[CreateJunction] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.schema = self.workspace.env_schema(self.env)
@@ -92,7 +102,10 @@ class SchemaSync:
                 self.observer(operation)
 
     def finish(self) -> None:
-        """Create foreign keys deferred to the end of the batch (PostgreSQL), then report."""
+        """Create foreign keys and junction tables deferred to the end of the batch (PostgreSQL)."""
+        for junction in self._deferred_junctions:
+            self._create_junction(junction)
+        self._deferred_junctions.clear()
         for table, column in self._deferred_fks:
             assert column.storage.references is not None
             self.ops.create_foreign_key(
@@ -141,6 +154,34 @@ class SchemaSync:
         self.ops.create_table(op.table, *system_columns(), *columns, schema=self.schema)
         for column in added_later:
             self._add_column(op.table, column)
+
+    def _CreateJunction(self, op: CreateJunction) -> None:
+        """SQLite creates it now; PostgreSQL at the end of the batch, when its target exists."""
+        if self.sqlite:
+            self._create_junction(op)
+        else:
+            self._deferred_junctions.append(op)
+
+    def _create_junction(self, op: CreateJunction) -> None:
+        """Create the table unless a soft-removed field of the same name left it."""
+        name = junction_table_name(op.table, op.field)
+        if inspect(self.conn).has_table(name, schema=self.schema):
+            return
+        columns = junction_columns(
+            op.table,
+            op.field,
+            op.target,
+            fk_schema=self.schema,
+            with_fks=True,
+        )
+        self.ops.create_table(name, *columns, schema=self.schema)
+        index = junction_index(op.table, op.field)
+        self.ops.create_index(index, name, ["target_id"], schema=self.schema)
+
+    def _DropJunction(self, op: DropJunction) -> None:
+        name = junction_table_name(op.table, op.field)
+        if inspect(self.conn).has_table(name, schema=self.schema):
+            self.ops.drop_table(name, schema=self.schema)
 
     def _DropTable(self, op: DropTable) -> None:
         self.ops.drop_table(op.table, schema=self.schema)

@@ -101,6 +101,21 @@ class DropIndex:
 
 
 @dataclass(frozen=True)
+class CreateJunction:
+    """Create the junction table of a multi-lookup (kept if it exists from an earlier field)."""
+
+    table: str
+    field: str
+    target: str
+
+
+@dataclass(frozen=True)
+class DropJunction:
+    table: str
+    field: str
+
+
+@dataclass(frozen=True)
 class RecheckValues:
     """Check stored values against a field's new type or options (invalid ones block it)."""
 
@@ -119,6 +134,8 @@ Operation = (
     | CreateIndex
     | DropIndex
     | RecheckValues
+    | CreateJunction
+    | DropJunction
 )
 
 
@@ -137,6 +154,21 @@ class EntityPlan:
 def column_of(field_def: FieldDef) -> ColumnDef:
     storage = field_types.get(field_def.type).storage(field_def.options)
     return ColumnDef(field_def.name, storage)
+
+
+def has_column(field_def: FieldDef) -> bool:
+    """Whether the field has a column in the entity's table (``virtual`` types have none)."""
+    return not field_types.get(field_def.type).virtual
+
+
+def junction_table_name(entity: str, field_name: str) -> str:
+    """The junction table of a multi-lookup: ``<entity>__<field>``, shortened like indexes."""
+    return identifier(f"{entity}__{field_name}")
+
+
+def _junction(table: str, f: FieldDef) -> CreateJunction | None:
+    target = field_types.get(f.type).junction_target(f.options)
+    return None if target is None else CreateJunction(table, f.name, target)
 
 
 def _computed(field_def: FieldDef) -> bool:
@@ -195,16 +227,23 @@ def plan_entity_change(
 
 
 def plan_entity_removal(old: EntityDoc, *, purge: bool) -> EntityPlan:
-    """Remove an entity: soft (table kept) unless ``purge``."""
-    return EntityPlan(operations=[DropTable(old.name)] if purge else [], document=old)
+    """Remove an entity: soft (table kept) unless ``purge`` (junction tables go first)."""
+    if not purge:
+        return EntityPlan(operations=[], document=old)
+    junctions: list[Operation] = [
+        DropJunction(old.name, f.name) for f in old.fields if _junction(old.name, f)
+    ]
+    return EntityPlan(operations=[*junctions, DropTable(old.name)], document=old)
 
 
 def _plan_create(new: EntityDoc, version: int) -> EntityPlan:
     fields = [_with_id(f, f.id or field_id(new.name, f.name, version)) for f in new.fields]
     document = new.model_copy(update={"fields": fields, "retired_fields": []})
-    operations: list[Operation] = [CreateTable(new.name, tuple(column_of(f) for f in fields))]
+    columns = tuple(column_of(f) for f in fields if has_column(f))
+    operations: list[Operation] = [CreateTable(new.name, columns)]
     for index in physical_indexes(document).values():
         operations.append(CreateIndex(new.name, index, _index_path(document, index)))
+    operations += [j for f in fields if (j := _junction(new.name, f))]
     return EntityPlan(operations=operations, document=document)
 
 
@@ -236,6 +275,7 @@ class _FieldMatcher:
         self.converts: list[ConvertColumn] = []
         self.rechecks: list[RecheckValues] = []
         self.drops: list[DropColumn] = []
+        self.junctions: list[CreateJunction | DropJunction] = []
         self.fields: list[FieldDef] = []
         self.matched_old: set[str] = set()
         self.restored: set[str] = set()
@@ -305,6 +345,11 @@ class _FieldMatcher:
         return previous
 
     def _add_or_restore(self, f: FieldDef, at: str) -> None:
+        if not has_column(f):
+            if junction := _junction(self.table, f):
+                self.junctions.append(junction)
+            self.fields.append(_with_id(f, f.id or field_id(self.table, f.name, self.version)))
+            return
         column = column_of(f)
         retired = self.old.retired(f.name)
         if retired is not None and not self.purge:
@@ -340,6 +385,9 @@ class _FieldMatcher:
                     )
                 )
                 return
+        if not has_column(previous) or not has_column(f):
+            self._match_virtual(previous, f, at)
+            return
         if _computed(previous) and _computed(f) and _storage_changed(previous, f):
             # Computed values are recomputed from each record by a background job
             # (formloom.platform.formula_jobs): a new column, not a conversion of old values.
@@ -367,6 +415,24 @@ class _FieldMatcher:
             self.rechecks.append(RecheckValues(self.table, f, path))
         self.fields.append(_with_id(f, previous.id or field_id(self.table, f.name, 0)))
 
+    def _match_virtual(self, previous: FieldDef, f: FieldDef, at: str) -> None:
+        """A field without a column changes its options freely, but keeps its type; a
+        multi-lookup also keeps its name and target (they name its junction table)."""
+        moved = _junction(self.table, previous) != _junction(self.table, f)
+        if previous.type != f.type or moved:
+            self.issues.append(
+                Issue(
+                    at + "/type",
+                    "unsupported_type_change",
+                    f"field `{f.name}`: changing type `{previous.type}` to `{f.type}` is not "
+                    "supported for fields without a column (child tables, multi-lookups), nor "
+                    "renaming or retargeting a multi-lookup; remove the field and add a new one "
+                    "under another name",
+                )
+            )
+            return
+        self.fields.append(_with_id(f, previous.id or field_id(self.table, f.name, 0)))
+
     def _renamed_away(self) -> set[str]:
         """Published names that a rename frees in this change."""
         return {p.name for i, p in self.previous.items() if self.new.fields[i].name != p.name}
@@ -374,7 +440,7 @@ class _FieldMatcher:
     def _retire_unmatched(self) -> list[RetiredField]:
         retired: list[RetiredField] = []
         for r in self.old.retired_fields:
-            if r.field.name in self.restored:
+            if r.field.name in self.restored or not has_column(r.field):
                 continue
             if self.purge:
                 self.drops.append(DropColumn(self.table, column_of(r.field)))
@@ -382,6 +448,10 @@ class _FieldMatcher:
                 retired.append(r)
         for f in self.old.fields:
             if f.name in self.matched_old:
+                continue
+            if not has_column(f):
+                if self.purge and _junction(self.table, f):
+                    self.junctions.append(DropJunction(self.table, f.name))
                 continue
             if self.purge:
                 self.drops.append(DropColumn(self.table, column_of(f)))
@@ -410,6 +480,7 @@ class _FieldMatcher:
             *self.converts,
             *self.rechecks,
             *(CreateIndex(self.table, ix, _index_path(document, ix)) for ix in create_ix),
+            *self.junctions,
         ]
 
 

@@ -170,7 +170,7 @@ def _field_type_issues(
                 "structured values have no index; use a `text` field for values to look up",
             )
         ]
-    target = field_type.references(field.options)
+    target = field_type.references(field.options) or field_type.junction_target(field.options)
     if target is not None and target != entity_name and not context.exists("entity", target):
         return [
             Issue(
@@ -202,7 +202,78 @@ def _rule_issues(document: EntityDoc, context: CheckContext, broken: set[str]) -
     others = _other_entities(context, document.name)
     issues += rollup_issues(document, others)
     issues += dependent_rollup_issues(document, others)
+    issues += _child_table_issues(document, others, broken)
     return issues
+
+
+def _child_table_issues(
+    document: EntityDoc, others: dict[str, EntityDoc], broken: set[str]
+) -> list[Issue]:
+    """Child tables, both ways: this entity's, and other entities' over this one.
+
+    A child table names another entity whose lookup points back at the parent
+    with ``on_delete: cascade`` (children go to the recycle bin with their parent).
+    """
+    issues: list[Issue] = []
+    for i, f in enumerate(document.fields):
+        if f.type != "child_table" or f.name in broken:
+            continue
+        at = pointer("fields", i, "options")
+        child_name, link_name = f.options["entity"], f.options["field"]
+        child = others.get(child_name)
+        if child is None:
+            issues.append(
+                Issue(
+                    at + "/entity",
+                    "unknown_entity",
+                    f"child table `{f.name}` names entity `{child_name}`, which does not exist "
+                    "in this environment (or is this entity); publish the child entity with a "
+                    f"lookup to `{document.name}` first, or in the same batch",
+                )
+            )
+            continue
+        problem = _child_link_problem(document.name, child.field(link_name))
+        if problem:
+            issues.append(
+                Issue(
+                    at + "/field",
+                    "invalid_child_link",
+                    f"child table `{f.name}` links its `{child_name}` records through field "
+                    f"`{link_name}`, {problem}; give `{child_name}` a lookup field to "
+                    f"`{document.name}` with on_delete `cascade` and name it here",
+                )
+            )
+    for parent_name, parent in sorted(others.items()):
+        for f in parent.fields:
+            if f.type != "child_table" or f.options.get("entity") != document.name:
+                continue
+            link_name = f.options.get("field", "")
+            problem = _child_link_problem(parent_name, document.field(link_name))
+            if problem:
+                issues.append(
+                    Issue(
+                        "",
+                        "child_table_broken",
+                        f"child table `{parent_name}.{f.name}` keeps its rows in `{document.name}`"
+                        f" through field `{link_name}`, {problem}; keep that lookup, or change "
+                        "or remove the child table first",
+                    )
+                )
+    return issues
+
+
+def _child_link_problem(parent: str, link: FieldDef | None) -> str | None:
+    """What is wrong with a child entity's lookup back to its parent, or None."""
+    if link is None:
+        return "which it does not have"
+    if link.type != "lookup" or link.options.get("entity") != parent:
+        return f"which is not a lookup to `{parent}`"
+    if link.options.get("on_delete") != "cascade":
+        return (
+            "whose on_delete is not `cascade` (child records belong to their parent "
+            "and go to the recycle bin with it)"
+        )
+    return None
 
 
 def _other_entities(context: CheckContext, name: str) -> dict[str, EntityDoc]:

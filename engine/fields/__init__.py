@@ -5,6 +5,7 @@ from formloom.engine.fields import files as _files  # noqa: F401
 from formloom.engine.fields import measures as _measures  # noqa: F401
 from formloom.engine.fields import people as _people  # noqa: F401
 from formloom.engine.fields import places as _places  # noqa: F401
+from formloom.engine.fields import relations as _relations  # noqa: F401
 from formloom.engine.fields import rich as _rich  # noqa: F401
 from formloom.engine.fields import structured as _structured  # noqa: F401
 from formloom.engine.fields import types as _builtin_types  # noqa: F401

@@ -51,6 +51,10 @@ class FieldType(ABC):
     operators: ClassVar[tuple[str, ...]] = BASIC_OPERATORS
     #: The CEL type of values, for formulas and validation rules.
     cel_type: ClassVar[str] = "string"
+    #: True for fields without a column in the entity's table (their values live in
+    #: other tables, e.g. child records): the planner, the table builder, lists and
+    #: filters skip them, and the records writer saves them itself.
+    virtual: ClassVar[bool] = False
 
     def parse_options(self, options: dict[str, Any]) -> BaseModel:
         return self.options_model.model_validate(options)
@@ -72,10 +76,14 @@ class FieldType(ABC):
 
     @abstractmethod
     def storage(self, options: dict[str, Any]) -> Storage:
-        """The column type that holds this field's values."""
+        """The column type that holds this field's values (nominal when ``virtual``)."""
 
     def references(self, options: dict[str, Any]) -> str | None:
         """The entity this field points at (lookups), or None."""
+        return None
+
+    def junction_target(self, options: dict[str, Any]) -> str | None:
+        """The entity a junction table links this field to (multi-lookups), or None."""
         return None
 
     @abstractmethod
