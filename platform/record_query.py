@@ -65,7 +65,7 @@ from formloom.engine.relative_dates import DEFAULT_TIMEZONE, timezone_named
 from formloom.platform.conditions_sql import condition_clause, text_contains
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import RuntimeEntity, load_entity
-from formloom.platform.environments import require_environment
+from formloom.platform.environments import require_environment_in
 from formloom.platform.errors import Invalid, NotFound
 from formloom.platform.list_cursor import (
     CursorInvalid,
@@ -167,9 +167,9 @@ def list_in_environment(
     workspace: Workspace, env: str, entity_name: str, request: ListRequest
 ) -> ListPage:
     """A page of entity ``entity_name`` in environment ``env`` (HTTP routes call this)."""
-    require_environment(workspace, env)
     namespace = workspace.cache_key
     with workspace.begin(env, readonly=True) as conn:
+        require_environment_in(conn, env)
         entity = load_entity(conn, namespace=namespace, env=env, name=entity_name)
         query = plan_list(entity, request, now=datetime.now(UTC))
 

@@ -36,7 +36,7 @@ from formloom.engine.records.schema import record_schema
 from formloom.platform import audit
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import load_entity
-from formloom.platform.environments import require_environment
+from formloom.platform.environments import require_environment_in
 from formloom.platform.errors import Invalid
 from formloom.platform.record_bulk import run_bulk
 from formloom.platform.record_children import with_children
@@ -60,8 +60,8 @@ def entity_schema(
     workspace: Workspace, *, env: str, entity: str, lang: str = "en"
 ) -> dict[str, Any]:
     """The JSON Schema of the entity's records (current published version)."""
-    require_environment(workspace, env)
     with workspace.begin(env, readonly=True) as conn:
+        require_environment_in(conn, env)
         runtime = load_entity(conn, namespace=cache_key(workspace), env=env, name=entity)
     return record_schema(runtime.compiled, lang=lang)
 
@@ -73,8 +73,8 @@ def get_record(
 
     Lists (:mod:`formloom.platform.record_query`) leave child tables out.
     """
-    require_environment(workspace, env)
     with workspace.begin(env, readonly=True) as conn:
+        require_environment_in(conn, env)
         reader = RecordWriter(
             conn, cache_key=cache_key(workspace), env=env, actor_id=None, lang=lang
         )
@@ -237,8 +237,8 @@ def recycle_bin(
     """Deleted records, most recently deleted first; ``next_cursor`` fetches the next page."""
     _check_limit(limit)
     after = _decode_cursor(cursor) if cursor else None
-    require_environment(workspace, env)
     with workspace.begin(env, readonly=True) as conn:
+        require_environment_in(conn, env)
         runtime = load_entity(conn, namespace=cache_key(workspace), env=env, name=entity)
         table = runtime.table
         query = (
@@ -277,8 +277,8 @@ def record_history(
     """A record's audit entries, newest first; works for deleted and purged records too."""
     _check_limit(limit)
     before = _history_cursor(cursor) if cursor else None
-    require_environment(workspace, env)
     with workspace.begin(env, readonly=True) as conn:
+        require_environment_in(conn, env)
         reader = RecordWriter(
             conn, cache_key=cache_key(workspace), env=env, actor_id=None, lang=lang
         )
@@ -302,11 +302,11 @@ def _write(
     confirm_duplicates: bool = False,
 ) -> T:
     """Run ``work`` in a write transaction; a constraint race is retried once (see above)."""
-    require_environment(workspace, env)
     key = cache_key(workspace)
     for attempt in (1, 2):
         try:
             with workspace.begin(env) as conn:
+                require_environment_in(conn, env)
                 writer = RecordWriter(
                     conn,
                     cache_key=key,
