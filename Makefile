@@ -21,6 +21,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.installed
 	$(BIN)/formloom init
+	@credentials="$${FORMLOOM_DATA_DIR:-var}/admin-credentials.txt"; \
+	if [ -f "$$credentials" ]; then echo; cat "$$credentials"; echo; fi
 	$(BIN)/formloom serve --port $(PORT)
 
 test: $(VENV)/.installed-dev

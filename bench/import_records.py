@@ -41,6 +41,7 @@ from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import load_entity
 from formloom.platform.environments import PRODUCTION
 from formloom.platform.metastore import MetaStore, PublishOptions, SourceDocument
+from formloom.platform.principal import SYSTEM
 from formloom.platform.tables import audit
 
 STAGES = ("prospect", "proposal", "won", "lost")
@@ -124,10 +125,13 @@ def formloom_import(workspace: Workspace, content: bytes, mode: str) -> tuple[fl
         upload=io.BytesIO(content),
         file_name="opportunities.csv",
         options={"mode": mode},
+        principal=SYSTEM,
     )
     record_import.run_import(workspace, env=PRODUCTION, import_id=submitted["id"])
     elapsed = time.perf_counter() - started, time.process_time() - cpu
-    found = record_import.get_import(workspace, env=PRODUCTION, import_id=submitted["id"])
+    found = record_import.get_import(
+        workspace, env=PRODUCTION, import_id=submitted["id"], principal=SYSTEM
+    )
     summary = found["summary"]
     assert summary["error_count"] == 0 and summary["written"], summary
     with workspace.begin(PRODUCTION, readonly=True) as conn:

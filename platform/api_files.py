@@ -27,10 +27,9 @@ from starlette.types import Message, Receive
 
 from formloom.engine.errors import Issue
 from formloom.engine.fields.files import MAX_FILE_BYTES, RASTER_IMAGE_TYPES
-from formloom.platform import files
-from formloom.platform.api_records import LangDep
+from formloom.platform import access, files
+from formloom.platform.auth_deps import LangDep, PrincipalDep
 from formloom.platform.deps import WorkspaceDep
-from formloom.platform.environments import require_environment
 from formloom.platform.errors import Invalid
 from formloom.platform.record_errors import say
 
@@ -64,10 +63,10 @@ _UPLOAD_BODY = {
 
 @router.post("", status_code=201, openapi_extra=_UPLOAD_BODY, response_model=None)
 async def upload_file(
-    env: str, request: Request, workspace: WorkspaceDep, lang: LangDep
+    env: str, request: Request, workspace: WorkspaceDep, principal: PrincipalDep, lang: LangDep
 ) -> JSONResponse:
     """Upload one file (multipart field ``file``); attach it to records by its ``id``."""
-    await run_in_threadpool(require_environment, workspace, env)
+    await run_in_threadpool(lambda: access.require_entry(workspace, env=env, principal=principal))
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > _BODY_LIMIT:
         raise files.too_large(int(declared), lang=lang)
@@ -88,6 +87,7 @@ async def upload_file(
                 filename=upload.filename,
                 content_type=upload.content_type,
                 stream=upload.file,
+                actor_id=principal.user_id,
                 lang=lang,
             )
         )
@@ -119,6 +119,7 @@ def download_file(
     env: str,
     file_id: str,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     lang: LangDep,
     disposition: Annotated[
         Literal["attachment", "inline"],
@@ -126,6 +127,7 @@ def download_file(
     ] = "attachment",
 ) -> FileResponse:
     """The file's bytes, typed by their sniffed content type."""
+    access.require_entry(workspace, env=env, principal=principal)
     stored = files.locate_file(workspace, env, file_id, lang=lang)
     info = stored.info
     shown = disposition == "inline" and info.content_type in RASTER_IMAGE_TYPES
@@ -145,8 +147,11 @@ def download_file(
 
 
 @router.get("/{file_id}/meta")
-def file_meta(env: str, file_id: str, workspace: WorkspaceDep, lang: LangDep) -> dict[str, Any]:
+def file_meta(
+    env: str, file_id: str, workspace: WorkspaceDep, principal: PrincipalDep, lang: LangDep
+) -> dict[str, Any]:
     """The file's name, size, sniffed content type, SHA-256, upload time and uploader."""
+    access.require_entry(workspace, env=env, principal=principal)
     return files.locate_file(workspace, env, file_id, lang=lang).info.as_json(env)
 
 

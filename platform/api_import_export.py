@@ -29,7 +29,7 @@ from starlette.datastructures import UploadFile
 
 from formloom.engine.errors import Issue
 from formloom.platform import import_files, record_export, record_import
-from formloom.platform.api_records import LangDep
+from formloom.platform.auth_deps import LangDep, PrincipalDep
 from formloom.platform.deps import WorkspaceDep
 from formloom.platform.errors import Invalid
 from formloom.platform.list_request import request_from_query
@@ -82,7 +82,12 @@ _IMPORT_BODY = {
     "/records/{entity}/imports", status_code=202, openapi_extra=_IMPORT_BODY, response_model=None
 )
 async def start_import(
-    env: str, entity: str, request: Request, workspace: WorkspaceDep, lang: LangDep
+    env: str,
+    entity: str,
+    request: Request,
+    workspace: WorkspaceDep,
+    principal: PrincipalDep,
+    lang: LangDep,
 ) -> JSONResponse:
     """Upload a file to import into ``entity``; it runs as a background job."""
     limit = import_files.MAX_FILE_BYTES
@@ -109,6 +114,7 @@ async def start_import(
                 upload=upload.file,
                 file_name=upload.filename or "upload",
                 options=options,
+                principal=principal,
                 lang=lang,
                 run_now=run_now,
             )
@@ -118,20 +124,25 @@ async def start_import(
 
 
 @router.get("/imports/{import_id}")
-def get_import(env: str, import_id: int, workspace: WorkspaceDep) -> dict[str, Any]:
+def get_import(
+    env: str, import_id: int, workspace: WorkspaceDep, principal: PrincipalDep
+) -> dict[str, Any]:
     """An import's status, progress, column mapping and summary (errors as row, column, message)."""
-    return record_import.get_import(workspace, env=env, import_id=import_id)
+    return record_import.get_import(workspace, env=env, import_id=import_id, principal=principal)
 
 
 @router.get("/imports")
 def list_imports(
     env: str,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     entity: Annotated[str | None, Query(description="Only imports into this entity")] = None,
     limit: Annotated[int, Query(ge=1, le=record_import.MAX_LIST_LIMIT)] = 50,
 ) -> list[dict[str, Any]]:
-    """Recent imports, newest first."""
-    return record_import.list_imports(workspace, env=env, entity=entity, limit=limit)
+    """Recent imports (the caller's own unless they are an admin), newest first."""
+    return record_import.list_imports(
+        workspace, env=env, principal=principal, entity=entity, limit=limit
+    )
 
 
 _EXPORT_PARAMETERS = [
@@ -162,7 +173,12 @@ _EXPORT_PARAMETERS = [
     openapi_extra={"parameters": _EXPORT_PARAMETERS},
 )
 def export_records(
-    env: str, entity: str, request: Request, workspace: WorkspaceDep, lang: LangDep
+    env: str,
+    entity: str,
+    request: Request,
+    workspace: WorkspaceDep,
+    principal: PrincipalDep,
+    lang: LangDep,
 ) -> StreamingResponse:
     """Every record matching the list's filters as a CSV or XLSX file."""
     items = request.query_params.multi_items()
@@ -189,6 +205,7 @@ def export_records(
         env=env,
         entity=entity,
         request=asked,
+        principal=principal,
         file_format=file_format,  # type: ignore[arg-type]
         headers=headers,  # type: ignore[arg-type]
         lang=lang,

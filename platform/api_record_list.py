@@ -17,6 +17,7 @@ from fastapi import APIRouter, Body, Request
 
 from formloom.engine.conditions import OPERATORS
 from formloom.platform import list_request, record_query
+from formloom.platform.auth_deps import LangDep, PrincipalDep
 from formloom.platform.deps import WorkspaceDep
 
 router = APIRouter(tags=["records"])
@@ -79,11 +80,19 @@ _FILTERS = (
     openapi_extra={"parameters": _LIST_PARAMETERS},
 )
 def list_records(
-    env: str, entity: str, request: Request, workspace: WorkspaceDep
+    env: str,
+    entity: str,
+    request: Request,
+    workspace: WorkspaceDep,
+    principal: PrincipalDep,
+    lang: LangDep,
 ) -> dict[str, Any]:
     """List records: filter, search, sort and page through them."""
     asked = list_request.request_from_query(request.query_params.multi_items())
-    return record_query.list_in_environment(workspace, env, entity, asked).as_dict()
+    page = record_query.list_in_environment(
+        workspace, env, entity, asked, principal=principal, lang=lang
+    )
+    return page.as_dict()
 
 
 QueryBody = Annotated[
@@ -112,8 +121,16 @@ QueryBody = Annotated[
 
 @router.post("/api/envs/{env}/records/{entity}/query")
 def query_records(
-    env: str, entity: str, workspace: WorkspaceDep, body: QueryBody = None
+    env: str,
+    entity: str,
+    workspace: WorkspaceDep,
+    principal: PrincipalDep,
+    lang: LangDep,
+    body: QueryBody = None,
 ) -> dict[str, Any]:
     """List records with the query as a JSON body (for conditions too long for a URL)."""
     asked = list_request.request_from_body(body)
-    return record_query.list_in_environment(workspace, env, entity, asked).as_dict()
+    page = record_query.list_in_environment(
+        workspace, env, entity, asked, principal=principal, lang=lang
+    )
+    return page.as_dict()

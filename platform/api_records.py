@@ -8,6 +8,11 @@
   body or ``If-Match: "<version>"``), soft delete (``?purge=true``: remove a
   deleted record for good).
 - ``POST records/{entity}/{id}/restore``; ``GET records/{entity}/{id}/history``.
+- ``POST records/{entity}/transfer`` (``{ids, owner_id}``) and
+  ``POST records/{entity}/{id}/transfer`` (``{owner_id, version?}``): new owner.
+
+Every route needs a credential (session cookie, bearer token or API key); what
+the caller may do is checked by the records service (:mod:`formloom.platform.access`).
 
 ``Accept-Language: zh…`` gives Chinese messages. Errors are problem+json; a
 stale update's 409 carries the record as it is now in ``current``; a
@@ -29,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from formloom.engine.errors import Issue
 from formloom.platform import records
+from formloom.platform.auth_deps import LangDep, PrincipalDep
 from formloom.platform.deps import WorkspaceDep
 from formloom.platform.errors import Invalid, PlatformError
 from formloom.platform.http_errors import PROBLEM, problem
@@ -66,11 +72,6 @@ def _problem_with(exc: PlatformError, details: dict[str, Any]) -> JSONResponse:
 router = APIRouter(prefix="/api/envs/{env}", tags=["records"], route_class=_RecordRoute)
 
 
-def language(accept_language: Annotated[str | None, Header()] = None) -> str:
-    """``zh`` when the client prefers Chinese (``Accept-Language: zh-CN,…``), else ``en``."""
-    return "zh" if (accept_language or "").strip().lower().startswith("zh") else "en"
-
-
 def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """The record version named by ``If-Match: "<version>"`` (ETag from GET), or None."""
     if if_match is None:
@@ -104,7 +105,6 @@ def confirmed_duplicates(
     return confirm_duplicates or header in ("true", "1")
 
 
-LangDep = Annotated[str, Depends(language)]
 ConfirmDep = Annotated[bool, Depends(confirmed_duplicates)]
 IfMatchDep = Annotated[int | None, Depends(if_match_version)]
 RecordBody = Annotated[Any, Body(description="Field values (JSON object); `version` on updates")]
@@ -127,9 +127,11 @@ def _etag(record: dict[str, Any]) -> str:
 
 
 @router.get("/entities/{entity}/schema")
-def get_entity_schema(env: str, entity: str, workspace: WorkspaceDep, lang: LangDep) -> Any:
-    """JSON Schema (2020-12) of the entity's records, labels in the request's language."""
-    return records.entity_schema(workspace, env=env, entity=entity, lang=lang)
+def get_entity_schema(
+    env: str, entity: str, workspace: WorkspaceDep, principal: PrincipalDep, lang: LangDep
+) -> Any:
+    """JSON Schema (2020-12) of the entity's records as the caller sees them."""
+    return records.entity_schema(workspace, env=env, entity=entity, principal=principal, lang=lang)
 
 
 @router.post("/records/{entity}", status_code=201)
@@ -138,6 +140,7 @@ def create_record(
     entity: str,
     payload: RecordBody,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     lang: LangDep,
     confirm: ConfirmDep,
     response: Response,
@@ -148,7 +151,7 @@ def create_record(
         env=env,
         entity=entity,
         payload=payload,
-        actor_id=None,
+        principal=principal,
         lang=lang,
         confirm_duplicates=confirm,
     )
@@ -163,6 +166,7 @@ def bulk_write(
     entity: str,
     body: BulkRequest,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     lang: LangDep,
     confirm: ConfirmDep,
 ) -> dict[str, list[dict[str, Any]]]:
@@ -174,10 +178,76 @@ def bulk_write(
         create=body.create,
         update=body.update,
         delete=body.delete,
-        actor_id=None,
+        principal=principal,
         lang=lang,
         confirm_duplicates=confirm,
     )
+
+
+class TransferRequest(BaseModel):
+    """Records to give to another owner, in one transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Any] = Field(description="Ids of the records (at most 1000)")
+    owner_id: Any = Field(description="The user who will own them")
+
+
+class TransferOne(BaseModel):
+    """The new owner of one record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    owner_id: Any = Field(description="The user who will own the record")
+    version: int | None = Field(default=None, description="Refuse if the record changed since")
+
+
+@router.post("/records/{entity}/transfer")
+def transfer_records(
+    env: str,
+    entity: str,
+    body: TransferRequest,
+    workspace: WorkspaceDep,
+    principal: PrincipalDep,
+    lang: LangDep,
+) -> dict[str, list[dict[str, Any]]]:
+    """Give records to another owner: all or none, each refusal listed (audited per record)."""
+    done = records.transfer_owner(
+        workspace,
+        env=env,
+        entity=entity,
+        record_ids=body.ids,
+        owner_id=body.owner_id,
+        principal=principal,
+        lang=lang,
+    )
+    return {"items": done}
+
+
+@router.post("/records/{entity}/{record_id}/transfer")
+def transfer_record(
+    env: str,
+    entity: str,
+    record_id: int,
+    body: TransferOne,
+    workspace: WorkspaceDep,
+    principal: PrincipalDep,
+    lang: LangDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Give one record to another owner."""
+    (record,) = records.transfer_owner(
+        workspace,
+        env=env,
+        entity=entity,
+        record_ids=[record_id],
+        owner_id=body.owner_id,
+        version=body.version,
+        principal=principal,
+        lang=lang,
+    )
+    response.headers["ETag"] = _etag(record)
+    return record
 
 
 @router.get("/records/{entity}/recycle-bin")
@@ -185,11 +255,14 @@ def recycle_bin(
     env: str,
     entity: str,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=records.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
 ) -> dict[str, Any]:
     """Deleted records, most recently deleted first."""
-    return records.recycle_bin(workspace, env=env, entity=entity, limit=limit, cursor=cursor)
+    return records.recycle_bin(
+        workspace, env=env, entity=entity, principal=principal, limit=limit, cursor=cursor
+    )
 
 
 @router.get("/records/{entity}/{record_id}")
@@ -198,11 +271,14 @@ def get_record(
     entity: str,
     record_id: int,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     lang: LangDep,
     response: Response,
 ) -> dict[str, Any]:
     """One record; its version is also the ``ETag``."""
-    record = records.get_record(workspace, env=env, entity=entity, record_id=record_id, lang=lang)
+    record = records.get_record(
+        workspace, env=env, entity=entity, record_id=record_id, principal=principal, lang=lang
+    )
     response.headers["ETag"] = _etag(record)
     return record
 
@@ -214,6 +290,7 @@ def patch_record(
     record_id: int,
     payload: RecordBody,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     lang: LangDep,
     version: IfMatchDep,
     confirm: ConfirmDep,
@@ -228,6 +305,7 @@ def patch_record(
         payload=payload,
         version=version,
         replace=False,
+        principal=principal,
         lang=lang,
         confirm_duplicates=confirm,
     )
@@ -242,6 +320,7 @@ def put_record(
     record_id: int,
     payload: RecordBody,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     lang: LangDep,
     version: IfMatchDep,
     confirm: ConfirmDep,
@@ -256,6 +335,7 @@ def put_record(
         payload=payload,
         version=version,
         replace=True,
+        principal=principal,
         lang=lang,
         confirm_duplicates=confirm,
     )
@@ -269,6 +349,7 @@ def delete_record(
     entity: str,
     record_id: int,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     lang: LangDep,
     version: IfMatchDep,
     response: Response,
@@ -279,11 +360,23 @@ def delete_record(
     """Move a record to the recycle bin (200, the deleted record), or purge it (204)."""
     if purge:
         records.purge_record(
-            workspace, env=env, entity=entity, record_id=record_id, version=version, lang=lang
+            workspace,
+            env=env,
+            entity=entity,
+            record_id=record_id,
+            version=version,
+            principal=principal,
+            lang=lang,
         )
         return Response(status_code=204)
     record = records.delete_record(
-        workspace, env=env, entity=entity, record_id=record_id, version=version, lang=lang
+        workspace,
+        env=env,
+        entity=entity,
+        record_id=record_id,
+        version=version,
+        principal=principal,
+        lang=lang,
     )
     response.headers["ETag"] = _etag(record)
     return record
@@ -295,13 +388,20 @@ def restore_record(
     entity: str,
     record_id: int,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     lang: LangDep,
     version: IfMatchDep,
     response: Response,
 ) -> dict[str, Any]:
     """Bring a record back from the recycle bin."""
     record = records.restore_record(
-        workspace, env=env, entity=entity, record_id=record_id, version=version, lang=lang
+        workspace,
+        env=env,
+        entity=entity,
+        record_id=record_id,
+        version=version,
+        principal=principal,
+        lang=lang,
     )
     response.headers["ETag"] = _etag(record)
     return record
@@ -313,6 +413,7 @@ def record_history(
     entity: str,
     record_id: int,
     workspace: WorkspaceDep,
+    principal: PrincipalDep,
     lang: LangDep,
     limit: Annotated[int, Query(ge=1, le=records.MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
@@ -323,6 +424,7 @@ def record_history(
         env=env,
         entity=entity,
         record_id=record_id,
+        principal=principal,
         limit=limit,
         cursor=cursor,
         lang=lang,

@@ -19,6 +19,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from formloom.platform import (
+    api_admin_audit,
+    api_admin_teams,
+    api_admin_users,
+    api_auth,
+    api_env_audit,
     api_environments,
     api_files,
     api_import_export,
@@ -26,8 +31,10 @@ from formloom.platform import (
     api_record_list,
     api_records,
 )
+from formloom.platform.access import require_entry
+from formloom.platform.auth_deps import PrincipalDep
 from formloom.platform.database import Workspace
-from formloom.platform.environments import PRODUCTION, initialise_workspace, require_environment
+from formloom.platform.environments import PRODUCTION, initialise_workspace
 from formloom.platform.http_errors import install_error_handlers
 from formloom.platform.metastore import MetaStore
 from formloom.platform.openapi_entities import with_entities
@@ -72,6 +79,10 @@ def build_app(
     app.state.workspace = workspace
     app.state.metastore = MetaStore(workspace)
     install_error_handlers(app)
+    app.include_router(api_auth.router)
+    app.include_router(api_admin_users.router)
+    app.include_router(api_admin_teams.router)
+    app.include_router(api_admin_audit.router)
     app.include_router(api_environments.router)
     app.include_router(api_jobs.router)
     # Before the single-record routes: `/records/{entity}/export` must not be read as an id.
@@ -79,6 +90,7 @@ def build_app(
     app.include_router(api_records.router)
     app.include_router(api_record_list.router)
     app.include_router(api_files.router)
+    app.include_router(api_env_audit.router)
     for router in routers:
         app.include_router(router)
 
@@ -101,9 +113,9 @@ def build_app(
     app.openapi = openapi_with_entities  # type: ignore[method-assign]
 
     @app.get("/api/envs/{env}/openapi.json", tags=["platform"])
-    def environment_openapi(env: str) -> dict[str, Any]:
+    def environment_openapi(env: str, principal: PrincipalDep) -> dict[str, Any]:
         """The OpenAPI document with the entities published in ``env``."""
-        require_environment(workspace, env)
+        require_entry(workspace, env=env, principal=principal)
         return with_entities(base_openapi(), workspace, env)
 
     @app.get("/api/health", tags=["platform"])

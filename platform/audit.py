@@ -1,6 +1,7 @@
 """The audit log of records: who did what to which record, when, with the values.
 
-One ``fl_audit`` row per create, update, delete, restore and purge, written on the
+One ``fl_audit`` row per create, update, delete, restore, purge and owner
+transfer (``changes`` ``{"owner_id": [before, after]}``), written on the
 caller's connection, in the transaction of the change itself: a change commits
 with its audit entry or not at all. ``changes`` holds JSON values (as the
 records API shows them): every field for create, delete and purge,
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, Row, insert, select
 
 from formloom.platform.tables import audit
 
-Action = Literal["create", "update", "delete", "restore", "purge"]
+Action = Literal["create", "update", "delete", "restore", "purge", "transfer"]
 MAX_HISTORY_LIMIT = 1000
 
 

@@ -13,9 +13,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 
@@ -24,58 +24,21 @@ from formloom.engine.meta import CheckContext, document_kinds
 from formloom.engine.relative_dates import DEFAULT_TIMEZONE
 from formloom.platform import environments, record_import
 from formloom.platform import jobs as job_queue
+from formloom.platform.cli_identity import create_first_admin, roles_group, teams_group, users_group
+from formloom.platform.cli_support import fail as _fail
+from formloom.platform.cli_support import handles_errors as _handles_errors
+from formloom.platform.cli_support import open_workspace as _workspace
 from formloom.platform.database import Workspace
 from formloom.platform.environments import PRODUCTION
-from formloom.platform.errors import Invalid, PlatformError
 from formloom.platform.jobs import DONE, FAILED, JOB_STATUSES, QUEUED
 from formloom.platform.list_request import request_from_query
 from formloom.platform.metastore import BatchInvalid, MetaStore, PublishOptions, SourceDocument
+from formloom.platform.principal import SYSTEM
 from formloom.platform.record_export import export_records
 from formloom.platform.settings import Settings
 from formloom.platform.worker import Worker
 
 APP_FACTORY = "formloom.designer_api.app:create_app"
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _workspace(ctx: click.Context) -> Workspace:
-    settings: Settings = ctx.obj["settings"]
-    workspace = Workspace(settings)
-    environments.initialise_workspace(workspace)
-    ctx.call_on_close(workspace.dispose)
-    return workspace
-
-
-def _handles_errors(func: F) -> F:
-    """Turn platform errors into messages and exit codes instead of tracebacks."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except BatchInvalid as exc:
-            for source, issues in exc.failures.items():
-                _print_issues(source, issues)
-            sys.exit(1)
-        except Invalid as exc:
-            _print_issues("", exc.issues or [Issue("", exc.code, exc.message)])
-            sys.exit(1)
-        except PlatformError as exc:
-            _fail(exc.message, 2)
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper  # type: ignore[return-value]
-
-
-def _print_issues(source: str, issues: list[Issue]) -> None:
-    for issue in issues:
-        prefix = f"{source}: " if source else ""
-        click.echo(f"{prefix}{issue.path or '/'}: {issue.message}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,12 +62,17 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 @click.pass_context
 @_handles_errors
 def init(ctx: click.Context) -> None:
-    """Create the data folder, migrate the platform tables and the production environment."""
+    """Create the data folder, migrate the platform tables and the production environment.
+
+    The first time, also create the administrator `admin` (password from
+    $FORMLOOM_ADMIN_PASSWORD, else generated and written to <data dir>/admin-credentials.txt).
+    """
     settings: Settings = ctx.obj["settings"]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _workspace(ctx)
+    workspace = _workspace(ctx)
     click.echo(f"formloom is ready: database {_safe_url(settings.database_url)}")
     click.echo(f"data folder: {settings.data_dir}")
+    create_first_admin(workspace, settings)
 
 
 @main.command()
@@ -147,6 +115,11 @@ def worker(ctx: click.Context, once: bool, poll: float) -> None:
         job_worker.run_forever(stop)
     except KeyboardInterrupt:
         stop.set()
+
+
+main.add_command(users_group)
+main.add_command(roles_group)
+main.add_command(teams_group)
 
 
 @main.group()
@@ -324,6 +297,7 @@ def records_import(
             file_name=file.name,
             options=options,
             lang=lang,
+            principal=SYSTEM,
         )
     for column in started["columns"]:
         if column["field"] is None and column["matched_by"] != "system":
@@ -336,7 +310,9 @@ def records_import(
     wait = wait_for_worker if wait_for_worker is not None else (0 if workspace.is_sqlite else 5)
     job_id = started["job"]["id"]
     outcome = _follow_job(workspace, env_name, job_id, wait_seconds=wait)
-    finished = record_import.get_import(workspace, env=env_name, import_id=started["id"])
+    finished = record_import.get_import(
+        workspace, env=env_name, import_id=started["id"], principal=SYSTEM
+    )
     if outcome["status"] == FAILED:
         _fail(f"import job {job_id} failed: {outcome['last_error']}", 1)
     summary = finished["summary"] or {}
@@ -400,6 +376,7 @@ def records_export(
         file_format="xlsx" if chosen == "xlsx" else "csv",
         headers="names" if headers == "names" else "labels",
         lang=lang,
+        principal=SYSTEM,
     )
     size = 0
     with out.open("wb") as target:

@@ -41,11 +41,9 @@ class Workspace:
             self.sqlite_path = Path(database).resolve()
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = _create_engine(settings.database_url, sqlite=self.is_sqlite)
-
-    @property
-    def cache_key(self) -> str:
-        """Tells this workspace's cached entities apart from any other's (database + namespace)."""
-        return f"{self.url.render_as_string(hide_password=True)}#{self.settings.namespace}"
+        #: Tells this workspace's cached entities apart from any other's (database + namespace);
+        #: computed once: every request uses it.
+        self.cache_key = f"{self.url.render_as_string(hide_password=True)}#{settings.namespace}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -30,6 +30,12 @@ def system_columns() -> list[Column[object]]:
     ]
 
 
+def owner_index_name(table: str) -> str:
+    """The system index on (owner_id, id) of every entity table (``sx_``: no user index
+    can have the name)."""
+    return identifier(f"sx_{table}__owner")
+
+
 def user_column(
     column: ColumnDef, *, schema: str | None = ENV, with_fk: bool = True
 ) -> Column[object]:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, insert, select, text
 
 from formloom.engine.errors import Issue
 from formloom.engine.names import env_name_problem
+from formloom.platform import credentials, role_assignments
 from formloom.platform.database import Workspace
 from formloom.platform.errors import Conflict, Invalid, NotFound
 from formloom.platform.migrate import upgrade_platform
@@ -122,19 +123,28 @@ def create_environment(
 
 
 def drop_environment(workspace: Workspace, name: str) -> None:
+    """Drop an environment with its data, its role assignments and the credentials bound to it
+    (a new environment of the same name starts with none of them)."""
     if name == PRODUCTION:
         raise Conflict("the `production` environment cannot be dropped")
     require_environment(workspace, name)
     if workspace.is_sqlite:
         with workspace.begin() as conn:
             conn.execute(delete(environment).where(environment.c.name == name))
+            _forget_identity(conn, name)
         workspace.dispose()
         _remove_files(workspace, name)
     else:
         with workspace.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{workspace.env_schema(name)}" CASCADE'))
             conn.execute(delete(environment).where(environment.c.name == name))
+            _forget_identity(conn, name)
     shutil.rmtree(workspace.env_files_dir(name), ignore_errors=True)
+
+
+def _forget_identity(conn: Connection, name: str) -> None:
+    role_assignments.forget_environment(conn, name)
+    credentials.revoke_for_environment(conn, name, now=datetime.now(UTC))
 
 
 def _remove_files(workspace: Workspace, name: str) -> None:

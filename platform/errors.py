@@ -18,6 +18,11 @@ class PlatformError(Exception):
         self.message = message
         self.issues = list(issues)
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the response carries (``WWW-Authenticate``, ``Retry-After``…)."""
+        return {}
+
 
 class NotFound(PlatformError):
     status = 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,7 +16,14 @@ from formloom.platform.errors import PlatformError
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, code: str, issues: list[Issue]) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    issues: list[Issue],
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://formloom.dev/problems/{code}",
         "title": title,
@@ -24,14 +32,14 @@ def problem(status: int, title: str, detail: str, code: str, issues: list[Issue]
         "code": code,
         "errors": [i.as_dict() for i in issues],
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PlatformError)
     async def _platform(_: Request, exc: PlatformError) -> JSONResponse:
         issues = exc.issues or [Issue("", exc.code, exc.message)]
-        return problem(exc.status, type(exc).__name__, exc.message, exc.code, issues)
+        return problem(exc.status, type(exc).__name__, exc.message, exc.code, issues, exc.headers)
 
     @app.exception_handler(DocumentInvalid)
     async def _document(_: Request, exc: DocumentInvalid) -> JSONResponse:

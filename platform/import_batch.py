@@ -267,7 +267,20 @@ class ImportBatch:
             if row.key is None:
                 continue
             record = found.get(row.key)
-            if record is not None and record["deleted_at"] is None:
+            if record is not None and not self._may_update(record):
+                self._cell_error(
+                    row,
+                    key_field,
+                    "permission_denied",
+                    say(
+                        self.lang,
+                        f"the record this row names (`{self.entity.name}` {record['id']}) is "
+                        "outside what your roles let you change; remove the row or ask its owner",
+                        f"此行指向的记录（`{self.entity.name}` {record['id']}）超出您的角色可修改的"
+                        "范围；请删除此行或联系其负责人",
+                    ),
+                )
+            elif record is not None and record["deleted_at"] is None:
                 row.existing = record
             elif record is not None:
                 self._cell_error(
@@ -294,6 +307,10 @@ class ImportBatch:
                         f"`{self.entity.name}` 记录 {row.key} 不存在；新建记录请将编号留空",
                     ),
                 )
+
+    def _may_update(self, record: Mapping[Any, Any]) -> bool:
+        access = self.writer.access
+        return access.bypass or access.allows_row(self.entity.name, "update", record)
 
     def _key_value(self, key_field: str, cell: Cell) -> Any:
         if key_field == ID:

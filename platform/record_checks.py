@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, select
 
 from formloom.engine.errors import Issue, pointer
+from formloom.platform.access import Access
 from formloom.platform.entity_runtime import RuntimeEntity
 from formloom.platform.record_errors import say
 from formloom.platform.record_references import chunks, record_table
@@ -27,8 +28,13 @@ def lookup_issues(
     *,
     at: str = "",
     lang: str = "en",
+    access: Access | None = None,
 ) -> list[Issue]:
-    """Issues for lookup values in ``values`` that name no record or a deleted one."""
+    """Issues for lookup values in ``values`` that name no record or a deleted one.
+
+    With ``access``, a record the actor may not read counts as one that does not
+    exist: a lookup can neither point at it nor reveal that it exists.
+    """
     wanted: dict[str, list[tuple[str, int]]] = {}
     for name, value in values.items():
         compiled = entity.compiled.fields.get(name)
@@ -39,11 +45,21 @@ def lookup_issues(
             wanted.setdefault(target, []).append((name, int(value)))
     issues = []
     for target, pairs in wanted.items():
-        table = record_table(target)
+        table = record_table(target, "owner_id")
         deleted_at: dict[int, Any] = {}
+        readable = access is None or access.may(target, "read")
         for ids in chunks(sorted({record_id for _, record_id in pairs})):
-            query = select(table.c.id, table.c.deleted_at).where(table.c.id.in_(ids))
-            deleted_at.update({row.id: row.deleted_at for row in conn.execute(query)})
+            query = select(table.c.id, table.c.deleted_at, table.c.owner_id).where(
+                table.c.id.in_(ids)
+            )
+            deleted_at.update(
+                {
+                    row.id: row.deleted_at
+                    for row in conn.execute(query)
+                    if access is None
+                    or (readable and access.allows_row(target, "read", row._mapping))
+                }
+            )
         for name, record_id in pairs:
             label = entity.compiled.fields[name].label(lang)
             path = at + pointer(name)

@@ -3,21 +3,26 @@
 A :class:`WriteContext` lives for one transaction. Every row it writes gets the
 same timestamp (so the records one delete cascades to share their
 ``deleted_at``, which is how a restore finds them again), the same actor, and
-audit entries in the same transaction.
+audit entries in the same transaction. ``access`` holds what the actor may do
+(:mod:`formloom.platform.access`); without one the context acts for the
+platform itself and checks nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, RowMapping, select
 
 from formloom.engine.errors import Issue
+from formloom.platform.access import Access, AccessDenied, system_access
 from formloom.platform.audit import AuditEvent, record_events
 from formloom.platform.entity_runtime import RuntimeEntity, load_entity
 from formloom.platform.errors import PlatformError
+from formloom.platform.principal import Principal
 from formloom.platform.record_errors import (
     RecordInRecycleBin,
     RecordNotFound,
@@ -39,14 +44,37 @@ class WriteContext:
         env: str,
         actor_id: int | None,
         lang: str,
+        access: Access | None = None,
     ) -> None:
         self.conn = conn
         self.cache_key = cache_key
         self.env = env
-        self.actor_id = actor_id
+        self.actor_id = actor_id if access is None else access.user_id
         self.lang = lang
+        self.access = access or system_access(
+            Principal(user_id=actor_id, login="system", admin=True), env
+        )
         self.now = datetime.now(UTC)
         self._entities: dict[str, RuntimeEntity] = {}
+        self._trusted = 0
+
+    @property
+    def checking(self) -> bool:
+        """Whether this write checks the actor's permissions (not inside a parent's save)."""
+        return self._trusted == 0 and not self.access.bypass
+
+    def reader(self) -> Access | None:
+        """The access that limits which records this write may point at (None: any)."""
+        return self.access if self.checking else None
+
+    @contextmanager
+    def trusted(self) -> Iterator[None]:
+        """Writes the platform makes on behalf of an allowed one (a parent's child rows)."""
+        self._trusted += 1
+        try:
+            yield
+        finally:
+            self._trusted -= 1
 
     def entity(self, name: str) -> RuntimeEntity:
         """The published entity ``name`` (loaded once per transaction)."""
@@ -94,6 +122,44 @@ class WriteContext:
             raise self.in_recycle_bin(entity.name, record_id, found["deleted_at"], at=at)
         return found
 
+    def check_row(
+        self, entity: RuntimeEntity, row: Mapping[Any, Any], action: str, *, at: str
+    ) -> None:
+        """Refuse ``action`` on a row outside the actor's scope for it.
+
+        A row the actor may not even read is reported as not found (its existence
+        is not leaked); one they may read but not change is a 403 that says so.
+        """
+        if not self.checking:
+            return
+        self.access.require(entity.name, action, lang=self.lang)
+        if self.access.allows_row(entity.name, action, row):
+            return
+        if action == "read" or not self.access.allows_row(entity.name, "read", row):
+            raise self.not_found(entity.name, row["id"], at=at)
+        en, zh = {"update": ("change", "修改"), "delete": ("delete", "删除")}.get(
+            action, (action, action)
+        )
+        message = self.say(
+            f"you may read `{entity.name}` {row['id']} but not {en} it: it belongs to user "
+            f"{row['owner_id']}, outside your roles' {en} scope; ask its owner or an administrator",
+            f"您可以查看 `{entity.name}` 记录 {row['id']}，但无权{zh}：它属于用户 "
+            f"{row['owner_id']}，超出您的角色的{zh}范围；请联系其负责人或管理员",
+        )
+        raise AccessDenied(message, issues=[Issue(at, AccessDenied.code, message)])
+
+    def owner_issues(self, entity: RuntimeEntity, owner_id: Any, *, at: str) -> list[Issue]:
+        """Why the actor may not give a record of ``entity`` to ``owner_id`` (empty if they may)."""
+        if not self.checking or self.access.may_own(entity.name, owner_id):
+            return []
+        message = self.say(
+            f"you may not give `{entity.name}` records to user {owner_id}: your roles only let "
+            "you assign records to owners within your update scope",
+            f"您无权将 `{entity.name}` 记录分配给用户 {owner_id}："
+            "您的角色只允许分配给修改范围内的负责人",
+        )
+        return [Issue(at + "/owner_id", "owner_not_allowed", message)]
+
     def json(self, entity: RuntimeEntity, row: RowMapping) -> dict[str, Any]:
         """A stored row as the records API shows it."""
         return record_to_json(entity, cast(Mapping[str, Any], row))
@@ -132,7 +198,8 @@ class WriteContext:
             f"`{entity.name}` 记录 {row['id']} 已被他人修改：您的修改基于版本 {expected}，"
             f"当前版本为 {current}；请重新加载（见 `current`），重新修改后以版本 {current} 提交",
         )
-        error = StaleVersion(message, current=self.json(entity, row))
+        current_record = self.access.visible(entity.name, self.json(entity, row))
+        error = StaleVersion(message, current=current_record)
         error.issues = [Issue(at + "/version", StaleVersion.code, message)]
         return error
 

@@ -36,6 +36,7 @@ from typing import IO, Any, Literal
 from formloom.engine.errors import Issue
 from formloom.engine.records.compiled import CompiledEntity
 from formloom.engine.relative_dates import DEFAULT_TIMEZONE, timezone_named
+from formloom.platform.access import load_access
 from formloom.platform.cell_formats import Cell, CellContext, cell_text, format_of
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import load_entity
@@ -43,6 +44,7 @@ from formloom.platform.environments import require_environment
 from formloom.platform.errors import Invalid
 from formloom.platform.import_columns import is_virtual, lookup_target
 from formloom.platform.list_request import MAX_LIMIT, ListRequest
+from formloom.platform.principal import Principal
 from formloom.platform.record_errors import say
 from formloom.platform.record_query import ListPage, list_in_environment
 
@@ -74,6 +76,7 @@ def export_records(
     env: str,
     entity: str,
     request: ListRequest,
+    principal: Principal,
     file_format: ExportFormat = "csv",
     headers: HeaderStyle = "labels",
     lang: str = "en",
@@ -83,12 +86,18 @@ def export_records(
 
     The request is checked before anything is produced (:class:`Invalid` lists
     every problem, as for a list). ``max_rows`` stops after that many records.
+    ``principal`` needs the ``export`` permission; the file holds the records and
+    fields they may read, nothing more.
     """
     if file_format not in EXPORT_FORMATS:
         message = f"unknown export format `{file_format}`; use csv or xlsx"
         raise Invalid(message, issues=[Issue("/query/format", "unknown_format", message)])
     require_environment(workspace, env)
     with workspace.begin(env, readonly=True) as conn:
+        access = load_access(conn, cache_key=workspace.cache_key, env=env, principal=principal)
+        access.require(entity, "read", lang=lang)
+        access.require(entity, "export", lang=lang)
+        hidden = access.hidden(entity)
         compiled = load_entity(conn, namespace=workspace.cache_key, env=env, name=entity).compiled
     asked = replace(
         request,
@@ -98,7 +107,7 @@ def export_records(
         expand_titles=True,
         sort=request.sort or ["id"],
     )
-    first = list_in_environment(workspace, env, entity, asked)
+    first = list_in_environment(workspace, env, entity, asked, principal=principal, lang=lang)
     timezone = timezone_named(asked.timezone) or timezone_named(DEFAULT_TIMEZONE)
     assert timezone is not None
     sheet = _Sheet(
@@ -106,12 +115,12 @@ def export_records(
         [
             f
             for f in (asked.fields or compiled.fields)
-            if f in compiled.fields and not is_virtual(compiled.fields[f])
+            if f in compiled.fields and not is_virtual(compiled.fields[f]) and f not in hidden
         ],
         CellContext(lang, timezone),
         headers,
     )
-    pages = _pages(workspace, env, entity, asked, first)
+    pages = _pages(workspace, env, entity, asked, first, principal)
     rows = _limited((sheet.cells(item) for page in pages for item in page.items), max_rows)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     file_name = f"{entity}-{stamp}.{file_format}"
@@ -168,12 +177,18 @@ class _Sheet:
 
 
 def _pages(
-    workspace: Workspace, env: str, entity: str, request: ListRequest, first: ListPage
+    workspace: Workspace,
+    env: str,
+    entity: str,
+    request: ListRequest,
+    first: ListPage,
+    principal: Principal,
 ) -> Iterator[ListPage]:
     page = first
     yield page
     while page.next is not None:
-        page = list_in_environment(workspace, env, entity, replace(request, after=page.next))
+        next_request = replace(request, after=page.next)
+        page = list_in_environment(workspace, env, entity, next_request, principal=principal)
         yield page
 
 

@@ -52,6 +52,7 @@ from sqlalchemy.exc import IntegrityError
 
 from formloom.engine.errors import Issue, pointer
 from formloom.engine.relative_dates import DEFAULT_TIMEZONE, timezone_named
+from formloom.platform.access import Access, access_of_user, load_access
 from formloom.platform.cell_formats import CellContext
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import RuntimeEntity, load_entity
@@ -68,6 +69,7 @@ from formloom.platform.import_files import (
     store_upload,
 )
 from formloom.platform.jobs import FAILED, JobContext, JobType, enqueue, job_types
+from formloom.platform.principal import Principal
 from formloom.platform.record_errors import say
 from formloom.platform.record_writer import RecordWriter
 from formloom.platform.tables import job
@@ -157,9 +159,9 @@ def submit_import(
     entity: str,
     upload: BinaryIO,
     file_name: str,
+    principal: Principal,
     options: Any = None,
     lang: str = "en",
-    actor_id: int | None = None,
     run_now: bool = False,
 ) -> dict[str, Any]:
     """Store the file, check it and its columns, record the import and enqueue its job.
@@ -167,6 +169,9 @@ def submit_import(
     ``run_now`` runs it in the caller instead of enqueueing (small dry runs answer
     at once). :class:`Invalid`, :class:`FileTooLarge` or :class:`UnsupportedFile`
     when the file or its columns cannot be imported; nothing is kept then.
+    ``principal`` needs the ``import`` and ``create`` permissions (and ``update``
+    to upsert); columns mapped to fields hidden or read-only for them are refused.
+    The job runs with the same principal's permissions (read again when it runs).
     """
     require_environment(workspace, env)
     checked = parse_options(options, lang=lang)
@@ -176,9 +181,13 @@ def submit_import(
     try:
         file_format = detect_format(path, file_name, lang=lang)
         with workspace.begin(env, readonly=True) as conn:
+            access = load_access(conn, cache_key=workspace.cache_key, env=env, principal=principal)
+            for action in ("import", "create", *(("update",) if checked.upsert_on else ())):
+                access.require(entity, action, lang=lang)
             runtime = _entity(workspace, conn, env, entity)
             with open_sheet(path, file_format, lang=lang, sheet_name=checked.sheet) as sheet:
                 plan = _plan(workspace, conn, env, runtime, sheet, checked, lang)
+            _refuse_protected_columns(access, entity, plan, lang)
         values = {
             "entity": entity,
             "file_name": file_name[:255],
@@ -189,7 +198,7 @@ def submit_import(
             "status": QUEUED,
             "summary": {"columns": plan.as_list()},
             "lang": lang,
-            "actor": actor_id,
+            "actor": principal.user_id,
             "created_at": datetime.now(UTC),
             "last_row": 1,
         }
@@ -215,14 +224,23 @@ def submit_import(
         raise
     if run_now:
         run_import(workspace, env=env, import_id=import_id)
-    return get_import(workspace, env=env, import_id=import_id)
+    return get_import(workspace, env=env, import_id=import_id, principal=principal)
 
 
-def get_import(workspace: Workspace, *, env: str, import_id: int) -> dict[str, Any]:
-    """An import: options, status (with its job's progress) and summary; 404 if unknown."""
+def get_import(
+    workspace: Workspace, *, env: str, import_id: int, principal: Principal
+) -> dict[str, Any]:
+    """An import: options, status (with its job's progress) and summary; 404 if unknown.
+
+    Admins see every import; others only their own.
+    """
     require_environment(workspace, env)
     with workspace.begin(env, readonly=True) as conn:
-        row = conn.execute(select(import_table).where(import_table.c.id == import_id)).first()
+        load_access(conn, cache_key=workspace.cache_key, env=env, principal=principal)
+        query = select(import_table).where(import_table.c.id == import_id)
+        if not principal.admin:
+            query = query.where(import_table.c.actor == principal.user_id)
+        row = conn.execute(query).first()
         if row is None:
             raise NotFound(
                 f"import {import_id} does not exist in environment `{env}`; list them with "
@@ -235,9 +253,17 @@ def get_import(workspace: Workspace, *, env: str, import_id: int) -> dict[str, A
 
 
 def list_imports(
-    workspace: Workspace, *, env: str, entity: str | None = None, limit: int = 50
+    workspace: Workspace,
+    *,
+    env: str,
+    principal: Principal,
+    entity: str | None = None,
+    limit: int = 50,
 ) -> list[dict[str, Any]]:
-    """Recent imports of the environment (optionally of one entity), newest first."""
+    """Recent imports of the environment (optionally of one entity), newest first.
+
+    Admins see every import; others only their own.
+    """
     if not 1 <= limit <= MAX_LIST_LIMIT:
         message = f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}"
         raise Invalid(message, issues=[Issue("/limit", "invalid_limit", message)])
@@ -245,7 +271,10 @@ def list_imports(
     query = select(import_table).order_by(import_table.c.id.desc()).limit(limit)
     if entity is not None:
         query = query.where(import_table.c.entity == entity)
+    if not principal.admin:
+        query = query.where(import_table.c.actor == principal.user_id)
     with workspace.begin(env, readonly=True) as conn:
+        load_access(conn, cache_key=workspace.cache_key, env=env, principal=principal)
         rows = conn.execute(query).all()
         job_ids = [r.job_id for r in rows if r.job_id is not None]
         jobs = {j.id: j._mapping for j in conn.execute(select(job).where(job.c.id.in_(job_ids)))}
@@ -453,12 +482,14 @@ class _Run:
     def _batch(
         self, conn: Connection, entity: RuntimeEntity, plan: ColumnPlan, state: ImportState
     ) -> ImportBatch:
+        key = self.workspace.cache_key
         writer = RecordWriter(
             conn,
-            cache_key=self.workspace.cache_key,
+            cache_key=key,
             env=self.env,
             actor_id=self.actor_id,
             lang=self.lang,
+            access=access_of_user(conn, cache_key=key, env=self.env, user_id=self.actor_id),
         )
         return ImportBatch(
             writer,
@@ -558,6 +589,23 @@ def _batches(rows: Iterator[SheetRow]) -> Iterator[list[SheetRow]]:
 
 def _entity(workspace: Workspace, conn: Connection, env: str, name: str) -> RuntimeEntity:
     return load_entity(conn, namespace=workspace.cache_key, env=env, name=name)
+
+
+def _refuse_protected_columns(access: Access, entity: str, plan: ColumnPlan, lang: str) -> None:
+    protected = access.hidden(entity) | access.read_only(entity)
+    issues = []
+    for column in plan.mapped:
+        if column.field in protected:
+            message = say(
+                lang,
+                f"column `{column.column}` maps to field `{column.field}`, which your roles do "
+                "not let you set; map the column to null (skip it) or remove it",
+                f"列“{column.column}”对应字段 `{column.field}`，您的角色无权设置该字段；"
+                "请将该列映射为 null（跳过）或删除该列",
+            )
+            issues.append(Issue(f"/mapping/{column.column}", "field_not_writable", message))
+    if issues:
+        raise Invalid(issues[0].message, issues=issues)
 
 
 def _plan(

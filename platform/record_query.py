@@ -19,6 +19,11 @@ Decisions:
   title field): ``ILIKE '%term%'``, which finds Chinese substrings on both
   databases. On PostgreSQL, publishing gives searchable fields a pg_trgm index
   when the extension is available (``formloom.platform.schema_sync``).
+- Access (:mod:`formloom.platform.access`): the principal's read scope is one
+  more SQL condition on the page and the count; fields hidden from the
+  principal are not returned, and filtering, sorting, selecting or searching
+  on them is refused as if they did not exist; a lookup's title is only shown
+  when the principal may read the looked-up record.
 - Totals: exact up to :data:`COUNT_BOUND` (``count(*)`` over a subquery limited
   to one row more); beyond it ``total_is_exact`` is false and ``total`` is the
   planner's estimate on PostgreSQL (``EXPLAIN``, never below the bound) or the
@@ -62,6 +67,7 @@ from formloom.engine.conditions import (
 )
 from formloom.engine.errors import Issue, pointer
 from formloom.engine.relative_dates import DEFAULT_TIMEZONE, timezone_named
+from formloom.platform.access import Access, load_access
 from formloom.platform.conditions_sql import condition_clause, text_contains
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import RuntimeEntity, load_entity
@@ -76,6 +82,7 @@ from formloom.platform.list_cursor import (
     order_by,
 )
 from formloom.platform.list_request import DEFAULT_LIMIT, MAX_LIMIT, ListRequest
+from formloom.platform.principal import Principal
 from formloom.platform.record_json import SYSTEM_FIELDS, record_to_json
 
 #: Totals are exact up to this many rows.
@@ -138,6 +145,7 @@ def list_records(
     timezone: str = DEFAULT_TIMEZONE,
     now: datetime | None = None,
     entity_loader: EntityLoader | None = None,
+    access: Access | None = None,
 ) -> ListPage:
     """One page of ``entity``'s records; :class:`Invalid` lists every bad input.
 
@@ -145,6 +153,7 @@ def list_records(
     ``next`` cursor of the previous page (same sort). ``entity_loader`` loads
     lookup targets for title expansion (needed when a selected lookup has values).
     ``now`` (default: the current time) resolves relative dates in ``timezone``.
+    ``access`` applies a principal's read scope and hidden fields (default: none).
     """
     request = ListRequest(
         where=where,
@@ -159,31 +168,45 @@ def list_records(
         expand_titles=expand_titles,
         timezone=timezone,
     )
-    query = plan_list(entity, request, now=now or datetime.now(UTC))
-    return run_list(conn, entity, query, entity_loader=entity_loader)
+    query = plan_list(entity, request, now=now or datetime.now(UTC), access=access)
+    return run_list(conn, entity, query, entity_loader=entity_loader, access=access)
 
 
 def list_in_environment(
-    workspace: Workspace, env: str, entity_name: str, request: ListRequest
+    workspace: Workspace,
+    env: str,
+    entity_name: str,
+    request: ListRequest,
+    *,
+    principal: Principal,
+    lang: str = "en",
 ) -> ListPage:
-    """A page of entity ``entity_name`` in environment ``env`` (HTTP routes call this)."""
+    """A page of entity ``entity_name`` in environment ``env`` as ``principal`` may see it."""
     namespace = workspace.cache_key
     with workspace.begin(env, readonly=True) as conn:
         require_environment_in(conn, env)
+        access = load_access(conn, cache_key=namespace, env=env, principal=principal)
+        access.require(entity_name, "read", lang=lang)
         entity = load_entity(conn, namespace=namespace, env=env, name=entity_name)
-        query = plan_list(entity, request, now=datetime.now(UTC))
+        query = plan_list(entity, request, now=datetime.now(UTC), access=access)
 
         def loader(name: str) -> RuntimeEntity:
             return load_entity(conn, namespace=namespace, env=env, name=name)
 
-        return run_list(conn, entity, query, entity_loader=loader)
+        return run_list(conn, entity, query, entity_loader=loader, access=access)
 
 
 # -- checking a request -------------------------------------------------------------------------
 
 
-def plan_list(entity: RuntimeEntity, request: ListRequest, *, now: datetime) -> ListQuery:
-    """Check ``request`` against ``entity``; :class:`Invalid` lists every problem."""
+def plan_list(
+    entity: RuntimeEntity, request: ListRequest, *, now: datetime, access: Access | None = None
+) -> ListQuery:
+    """Check ``request`` against ``entity``; :class:`Invalid` lists every problem.
+
+    With ``access``, fields hidden from the principal count as unknown.
+    """
+    hidden = access.hidden(entity.name) if access is not None else frozenset()
     issues = list(request.problems)
     at = request.at
     tz = timezone_named(request.timezone)
@@ -199,7 +222,9 @@ def plan_list(entity: RuntimeEntity, request: ListRequest, *, now: datetime) -> 
         tz = timezone_named(DEFAULT_TIMEZONE)
     assert tz is not None
     condition = _condition(entity, request, now=now, tz=tz, issues=issues)
-    sort = _sort_keys(entity, request.sort, at=at, issues=issues)
+    if condition is not None and hidden:
+        issues += _hidden_in_condition(entity, condition, hidden, at=at)
+    sort = _sort_keys(entity, request.sort, at=at, issues=issues, hidden=hidden)
     after = None
     if request.after:
         try:
@@ -215,8 +240,8 @@ def plan_list(entity: RuntimeEntity, request: ListRequest, *, now: datetime) -> 
                 "page and follow `next` for more",
             )
         )
-    selected = _selected_fields(entity, request.fields, at=at, issues=issues)
-    terms, searched = _search(entity, request.search, at=at, issues=issues)
+    selected = _selected_fields(entity, request.fields, at=at, issues=issues, hidden=hidden)
+    terms, searched = _search(entity, request.search, at=at, issues=issues, hidden=hidden)
     if issues:
         raise Invalid(f"{len(issues)} problem(s) in the list request", issues=issues)
     return ListQuery(
@@ -261,10 +286,41 @@ def _condition(
     return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
 
 
+def _hidden_in_condition(
+    entity: RuntimeEntity, condition: Condition, hidden: frozenset[str], *, at: str
+) -> list[Issue]:
+    """A filter on a field the principal may not see is refused like an unknown field."""
+    used = sorted(_fields_in(condition) & hidden)
+    return [
+        Issue(
+            at + "/where",
+            "unknown_field",
+            f"cannot filter on `{name}`: it is not a field of `{entity.name}` you may see",
+        )
+        for name in used
+    ]
+
+
+def _fields_in(condition: Condition) -> set[str]:
+    if isinstance(condition, FieldTest):
+        return {condition.field}
+    if isinstance(condition, Not):
+        return _fields_in(condition.condition)
+    found: set[str] = set()
+    for part in condition.conditions:
+        found |= _fields_in(part)
+    return found
+
+
 def _sort_keys(
-    entity: RuntimeEntity, spelled: Sequence[str], *, at: str, issues: list[Issue]
+    entity: RuntimeEntity,
+    spelled: Sequence[str],
+    *,
+    at: str,
+    issues: list[Issue],
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[SortKey, ...]:
-    fields = condition_fields(entity.compiled)
+    fields = {n: f for n, f in condition_fields(entity.compiled).items() if n not in hidden}
     keys: list[SortKey] = []
     for i, item in enumerate(spelled):
         path = at + pointer("sort", i)
@@ -308,9 +364,18 @@ def _sort_keys(
 
 
 def _selected_fields(
-    entity: RuntimeEntity, names: Sequence[str] | None, *, at: str, issues: list[Issue]
+    entity: RuntimeEntity,
+    names: Sequence[str] | None,
+    *,
+    at: str,
+    issues: list[Issue],
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[str, ...]:
-    user_fields = {n: f for n, f in entity.compiled.fields.items() if not f.field_type.virtual}
+    user_fields = {
+        n: f
+        for n, f in entity.compiled.fields.items()
+        if not f.field_type.virtual and n not in hidden
+    }
     if names is None:
         return tuple(user_fields)
     selected = []
@@ -347,14 +412,19 @@ def searchable_fields(entity: RuntimeEntity) -> tuple[str, ...]:
 
 
 def _search(
-    entity: RuntimeEntity, search: str | None, *, at: str, issues: list[Issue]
+    entity: RuntimeEntity,
+    search: str | None,
+    *,
+    at: str,
+    issues: list[Issue],
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     text = (search or "").strip()
     if not text:
         return (), ()
     path = at + "/q"
     terms = tuple(dict.fromkeys(text.split()))
-    searched = searchable_fields(entity)
+    searched = tuple(n for n in searchable_fields(entity) if n not in hidden)
     if len(text) > MAX_SEARCH:
         issues.append(Issue(path, "too_long", f"search for at most {MAX_SEARCH} characters"))
     elif len(terms) > MAX_SEARCH_TERMS:
@@ -380,10 +450,17 @@ def run_list(
     query: ListQuery,
     *,
     entity_loader: EntityLoader | None = None,
+    access: Access | None = None,
 ) -> ListPage:
-    """Run a checked query: one page, its next cursor, titles and (if asked) the total."""
+    """Run a checked query: one page, its next cursor, titles and (if asked) the total.
+
+    ``access`` limits the rows to the principal's read scope (a SQL condition).
+    """
     table = entity.table
     filters = _filters(entity, query, conn.dialect.name)
+    scope = access.scope_clause(entity, "read") if access is not None else None
+    if scope is not None:
+        filters.append(scope)
     wanted = dict.fromkeys(
         [*SYSTEM_FIELDS, "deleted_at", *query.fields, *(k.field for k in query.sort)]
     )
@@ -396,7 +473,7 @@ def run_list(
     more = len(rows) > query.limit
     items = [record_to_json(entity, row, fields=query.fields) for row in page]
     if query.expand_titles:
-        _add_titles(conn, entity, query.fields, page, items, entity_loader)
+        _add_titles(conn, entity, query.fields, page, items, entity_loader, access)
     total, exact = None, False
     if query.with_total:
         if query.after is None and not more:
@@ -465,11 +542,13 @@ def _add_titles(
     rows: Sequence[Mapping[str, Any]],
     items: list[dict[str, Any]],
     entity_loader: EntityLoader | None,
+    access: Access | None = None,
 ) -> None:
     """Give each item ``_titles``: the title of every selected lookup's record (or None).
 
     One query per looked-up entity for the whole page; a lookup whose target has
-    no title field, or is no longer published, gets None.
+    no title field, is no longer published, or whose record (or title field) the
+    principal may not read, gets None.
     """
     lookups: dict[str, str] = {}
     for name in selected:
@@ -483,7 +562,7 @@ def _add_titles(
     for target in set(lookups.values()):
         ids = {row[n] for row in rows for n, t in lookups.items() if t == target}
         ids.discard(None)
-        titles[target] = _titles_of(conn, target, ids, entity_loader) if ids else {}
+        titles[target] = _titles_of(conn, target, ids, entity_loader, access) if ids else {}
     for row, item in zip(rows, items, strict=True):
         item["_titles"] = {
             name: titles[target].get(row[name]) if row[name] is not None else None
@@ -492,7 +571,11 @@ def _add_titles(
 
 
 def _titles_of(
-    conn: Connection, target_name: str, ids: Iterable[int], entity_loader: EntityLoader | None
+    conn: Connection,
+    target_name: str,
+    ids: Iterable[int],
+    entity_loader: EntityLoader | None,
+    access: Access | None = None,
 ) -> dict[int, Any]:
     if entity_loader is None:
         raise ValueError("expanding lookup titles needs an `entity_loader`")
@@ -505,7 +588,12 @@ def _titles_of(
         return {}
     compiled = target.compiled.fields[title_field]
     table = target.table
-    found = conn.execute(
-        select(table.c.id, table.c[title_field]).where(table.c.id.in_(sorted(ids)))
-    )
+    query = select(table.c.id, table.c[title_field]).where(table.c.id.in_(sorted(ids)))
+    if access is not None:
+        if not access.may(target_name, "read") or title_field in access.hidden(target_name):
+            return {}
+        scope = access.scope_clause(target, "read")
+        if scope is not None:
+            query = query.where(scope)
+    found = conn.execute(query)
     return {row[0]: compiled.to_json(row[1]) for row in found}

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, RowMapping, insert, update
 
 from formloom.engine.errors import Issue
 from formloom.engine.records.payload import CheckedPayload, check_payload
+from formloom.platform.access import Access
 from formloom.platform.audit import AuditEvent
 from formloom.platform.entity_runtime import RuntimeEntity
 from formloom.platform.record_cascade import (
@@ -86,8 +87,11 @@ class RecordWriter(WriteContext):
         actor_id: int | None,
         lang: str,
         confirm_duplicates: bool = False,
+        access: Access | None = None,
     ) -> None:
-        super().__init__(conn, cache_key=cache_key, env=env, actor_id=actor_id, lang=lang)
+        super().__init__(
+            conn, cache_key=cache_key, env=env, actor_id=actor_id, lang=lang, access=access
+        )
         self.confirm_duplicates = confirm_duplicates
         self.rollups = RollupTracker()
         self._deferring = 0
@@ -123,19 +127,27 @@ class RecordWriter(WriteContext):
 
     def create(self, entity: RuntimeEntity, payload: Any, *, at: str = "") -> dict[str, Any]:
         """Insert a record; ``owner_id`` defaults to the actor. Returns the record's JSON."""
+        if self.checking:
+            self.access.require(entity.name, "create", lang=self.lang)
         checked = check_payload(entity.compiled, payload, partial=False, lang=self.lang, at=at)
         links = take_links(entity, checked.values, payload)
         children = take_children(entity, checked.values, payload)
         file_issues = check_file_values(self.conn, entity, checked.values, at=at, lang=self.lang)
         given_owner = isinstance(payload, dict) and "owner_id" in payload
         owner_id = checked.owner_id if given_owner else self.actor_id
+        if self.checking:
+            file_issues += self.access.payload_issues(entity.name, payload, at=at, lang=self.lang)
+            if given_owner and owner_id != self.actor_id:
+                file_issues += self.owner_issues(entity, owner_id, at=at)
         system = {"id": None, "created_at": self.now, "updated_at": self.now, "owner_id": owner_id}
         outcome = self._rules(entity, {**system, **checked.values}, checked, None, at=at)
         values = {**checked.values, **outcome.formulas}
         issues = [
             *checked.issues,
             *file_issues,
-            *lookup_issues(self.conn, entity, checked.values, at=at, lang=self.lang),
+            *lookup_issues(
+                self.conn, entity, checked.values, at=at, lang=self.lang, access=self.reader()
+            ),
             *link_issues(self, entity, links, at=at),
             *unique_issues(
                 self.conn, entity, values, changed=values, record_id=None, at=at, lang=self.lang
@@ -171,7 +183,7 @@ class RecordWriter(WriteContext):
         """Save the child rows sent (rollups settled once); the record with its children and
         multi-lookup ids (see :mod:`formloom.platform.record_children`, ``record_links``)."""
         if children:
-            with self.deferred_rollups():
+            with self.deferred_rollups(), self.trusted():
                 save_children(self, entity, record["id"], children, at=at)
             record = self.json(entity, self.live_row(entity, record["id"], at=at))
         self._settle()
@@ -220,10 +232,13 @@ class RecordWriter(WriteContext):
         )
         links = take_links(entity, checked.values, payload)
         children = take_children(entity, checked.values, payload)
+        if self.checking:
+            self.access.require(entity.name, "update", lang=self.lang)
         expected = self._expected_version(entity, record_id, version, checked, at=at)
         if expected is None:
             raise invalid(checked.issues)
         before = self.live_row(entity, record_id, at=at)
+        self.check_row(entity, before, "update", at=at)
         if before["version"] != expected:
             raise self.stale(entity, before, expected, at=at)
         file_issues = check_file_values(
@@ -234,6 +249,11 @@ class RecordWriter(WriteContext):
             at=at,
             lang=self.lang,
         )
+        if self.checking:
+            file_issues += self.access.payload_issues(entity.name, payload, at=at, lang=self.lang)
+            moved = isinstance(payload, dict) and "owner_id" in payload
+            if moved and checked.owner_id != before["owner_id"]:
+                file_issues += self.owner_issues(entity, checked.owner_id, at=at)
         values = dict(checked.values)
         if replace:
             computed = rules_computed(self, entity)
@@ -252,7 +272,7 @@ class RecordWriter(WriteContext):
         issues = [
             *checked.issues,
             *file_issues,
-            *lookup_issues(self.conn, entity, changed, at=at, lang=self.lang),
+            *lookup_issues(self.conn, entity, changed, at=at, lang=self.lang, access=self.reader()),
             *link_issues(self, entity, links, at=at),
             *unique_issues(
                 self.conn,
@@ -311,7 +331,10 @@ class RecordWriter(WriteContext):
 
         ``version`` is optional: when given, a record changed since then is not deleted.
         """
+        if self.checking:
+            self.access.require(entity.name, "delete", lang=self.lang)
         before = self.live_row(entity, record_id, at=at)
+        self.check_row(entity, before, "delete", at=at)
         if version is not None and before["version"] != version:
             raise self.stale(entity, before, version, at=at)
         after = self.write_update(
@@ -366,6 +389,8 @@ class RecordWriter(WriteContext):
         self, entity: RuntimeEntity, record_id: int, version: int | None, action: str, *, at: str
     ) -> RowMapping:
         """The row of a record in the recycle bin, locked for this transaction."""
+        if self.checking:
+            self.access.require(entity.name, "delete", lang=self.lang)
         table = entity.table
         found = self.conn.execute(
             table.select().where(table.c.id == record_id).with_for_update()
@@ -373,6 +398,7 @@ class RecordWriter(WriteContext):
         if found is None:
             raise self.not_found(entity.name, record_id, at=at)
         row = found._mapping
+        self.check_row(entity, row, "delete", at=at)
         if row["deleted_at"] is None:
             delete_it = f"DELETE /api/envs/{self.env}/records/{entity.name}/{record_id}"
             message = self.say(

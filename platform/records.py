@@ -2,9 +2,12 @@
 
 Each function is one transaction in the environment's namespace, so a record
 and its audit entries (and the records an on-delete rule touches) commit
-together or not at all. ``actor_id`` becomes ``created_by``/``updated_by``, the
-default ``owner_id`` and the audit actor (None until access control exists);
-``lang`` (``zh`` or ``en``) picks the language of messages.
+together or not at all. ``principal`` is who acts: their user id becomes
+``created_by``/``updated_by``, the default ``owner_id`` and the audit actor, and
+their roles decide what they may do (:mod:`formloom.platform.access`, checked
+inside the same transaction): records outside their scope are not found,
+hidden fields are left out of every answer, and writing a hidden or read-only
+field is refused. ``lang`` (``zh`` or ``en``) picks the language of messages.
 
 Checks run before writing (lookups, unique values), but two transactions can
 pass them at the same moment; the database constraint then refuses the
@@ -28,16 +31,18 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from formloom.engine.errors import Issue
 from formloom.engine.records.schema import record_schema
-from formloom.platform import audit
+from formloom.platform import audit, record_transfer
+from formloom.platform.access import load_access
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import load_entity
 from formloom.platform.environments import require_environment_in
 from formloom.platform.errors import Invalid
+from formloom.platform.principal import Principal
 from formloom.platform.record_bulk import run_bulk
 from formloom.platform.record_children import with_children
 from formloom.platform.record_errors import WriteConflict, say
@@ -57,30 +62,53 @@ def cache_key(workspace: Workspace) -> str:
 
 
 def entity_schema(
-    workspace: Workspace, *, env: str, entity: str, lang: str = "en"
+    workspace: Workspace, *, env: str, entity: str, principal: Principal, lang: str = "en"
 ) -> dict[str, Any]:
-    """The JSON Schema of the entity's records (current published version)."""
-    with workspace.begin(env, readonly=True) as conn:
-        require_environment_in(conn, env)
-        runtime = load_entity(conn, namespace=cache_key(workspace), env=env, name=entity)
-    return record_schema(runtime.compiled, lang=lang)
+    """The JSON Schema of the entity's records as ``principal`` sees them.
 
-
-def get_record(
-    workspace: Workspace, *, env: str, entity: str, record_id: int, lang: str = "en"
-) -> dict[str, Any]:
-    """One record with its child tables' rows; a deleted one is in the recycle bin (404).
-
-    Lists (:mod:`formloom.platform.record_query`) leave child tables out.
+    Hidden fields are left out; read-only ones are marked ``readOnly``.
     """
     with workspace.begin(env, readonly=True) as conn:
         require_environment_in(conn, env)
-        reader = RecordWriter(
-            conn, cache_key=cache_key(workspace), env=env, actor_id=None, lang=lang
-        )
+        access = load_access(conn, cache_key=cache_key(workspace), env=env, principal=principal)
+        access.require(entity, "read", lang=lang)
+        runtime = load_entity(conn, namespace=cache_key(workspace), env=env, name=entity)
+    schema = record_schema(runtime.compiled, lang=lang)
+    properties: dict[str, Any] = schema.get("properties", {})
+    for name in access.hidden(entity):
+        properties.pop(name, None)
+    if "required" in schema:
+        schema["required"] = [n for n in schema["required"] if n in properties]
+    for name in access.read_only(entity):
+        if name in properties:
+            properties[name] = {**properties[name], "readOnly": True}
+    return schema
+
+
+def get_record(
+    workspace: Workspace,
+    *,
+    env: str,
+    entity: str,
+    record_id: int,
+    principal: Principal,
+    lang: str = "en",
+) -> dict[str, Any]:
+    """One record with its child tables' rows; a deleted one is in the recycle bin (404).
+
+    Lists (:mod:`formloom.platform.record_query`) leave child tables out. A
+    record outside the principal's read scope is not found.
+    """
+    with workspace.begin(env, readonly=True) as conn:
+        require_environment_in(conn, env)
+        reader = _writer(workspace, conn, env, principal, lang)
+        reader.access.require(entity, "read", lang=lang)
         runtime = reader.entity(entity)
-        record = reader.json(runtime, reader.live_row(runtime, record_id, at=""))
-        return with_links(reader, runtime, with_children(reader, runtime, record))
+        row = reader.live_row(runtime, record_id, at="")
+        reader.check_row(runtime, row, "read", at="")
+        record = reader.json(runtime, row)
+        record = with_links(reader, runtime, with_children(reader, runtime, record))
+        return reader.access.visible(entity, record)
 
 
 def create_record(
@@ -89,7 +117,7 @@ def create_record(
     env: str,
     entity: str,
     payload: Any,
-    actor_id: int | None = None,
+    principal: Principal,
     lang: str = "en",
     confirm_duplicates: bool = False,
 ) -> dict[str, Any]:
@@ -101,9 +129,9 @@ def create_record(
     return _write(
         workspace,
         env,
-        actor_id,
+        principal,
         lang,
-        lambda w: w.create(w.entity(entity), payload),
+        lambda w: w.access.visible(entity, w.create(w.entity(entity), payload)),
         confirm_duplicates=confirm_duplicates,
     )
 
@@ -117,7 +145,7 @@ def update_record(
     payload: Any,
     version: int | None = None,
     replace: bool = False,
-    actor_id: int | None = None,
+    principal: Principal,
     lang: str = "en",
     confirm_duplicates: bool = False,
 ) -> dict[str, Any]:
@@ -132,9 +160,12 @@ def update_record(
     return _write(
         workspace,
         env,
-        actor_id,
+        principal,
         lang,
-        lambda w: w.update(w.entity(entity), record_id, payload, version=version, replace=replace),
+        lambda w: w.access.visible(
+            entity,
+            w.update(w.entity(entity), record_id, payload, version=version, replace=replace),
+        ),
         confirm_duplicates=confirm_duplicates,
     )
 
@@ -146,16 +177,16 @@ def delete_record(
     entity: str,
     record_id: int,
     version: int | None = None,
-    actor_id: int | None = None,
+    principal: Principal,
     lang: str = "en",
 ) -> dict[str, Any]:
     """Move a record to the recycle bin (lookups' on-delete rules apply); returns it."""
     return _write(
         workspace,
         env,
-        actor_id,
+        principal,
         lang,
-        lambda w: w.delete(w.entity(entity), record_id, version=version),
+        lambda w: w.access.visible(entity, w.delete(w.entity(entity), record_id, version=version)),
     )
 
 
@@ -166,16 +197,16 @@ def restore_record(
     entity: str,
     record_id: int,
     version: int | None = None,
-    actor_id: int | None = None,
+    principal: Principal,
     lang: str = "en",
 ) -> dict[str, Any]:
     """Bring a record back from the recycle bin (with what its delete cascaded to)."""
     return _write(
         workspace,
         env,
-        actor_id,
+        principal,
         lang,
-        lambda w: w.restore(w.entity(entity), record_id, version=version),
+        lambda w: w.access.visible(entity, w.restore(w.entity(entity), record_id, version=version)),
     )
 
 
@@ -186,14 +217,14 @@ def purge_record(
     entity: str,
     record_id: int,
     version: int | None = None,
-    actor_id: int | None = None,
+    principal: Principal,
     lang: str = "en",
 ) -> None:
     """Delete a record in the recycle bin for good; its audit history is kept."""
     _write(
         workspace,
         env,
-        actor_id,
+        principal,
         lang,
         lambda w: w.purge(w.entity(entity), record_id, version=version),
     )
@@ -207,7 +238,7 @@ def bulk_write(
     create: Sequence[Any] = (),
     update: Sequence[Any] = (),
     delete: Sequence[Any] = (),
-    actor_id: int | None = None,
+    principal: Principal,
     lang: str = "en",
     confirm_duplicates: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
@@ -219,11 +250,51 @@ def bulk_write(
     return _write(
         workspace,
         env,
-        actor_id,
+        principal,
         lang,
-        lambda w: run_bulk(w, w.entity(entity), create=create, update=update, delete=delete),
+        lambda w: _bulk(w, entity, create=create, update=update, delete=delete),
         confirm_duplicates=confirm_duplicates,
     )
+
+
+def transfer_owner(
+    workspace: Workspace,
+    *,
+    env: str,
+    entity: str,
+    record_ids: Sequence[Any],
+    owner_id: Any,
+    principal: Principal,
+    version: int | None = None,
+    lang: str = "en",
+) -> list[dict[str, Any]]:
+    """Give records to another owner (all or nothing; see :mod:`record_transfer`)."""
+    return _write(
+        workspace,
+        env,
+        principal,
+        lang,
+        lambda w: record_transfer.transfer_owner(w, entity, record_ids, owner_id, version=version),
+    )
+
+
+def _bulk(
+    writer: RecordWriter,
+    entity: str,
+    *,
+    create: Sequence[Any],
+    update: Sequence[Any],
+    delete: Sequence[Any],
+) -> dict[str, list[dict[str, Any]]]:
+    """A bulk write: every kind of change it holds must be allowed before any row is tried."""
+    for action, rows in (("create", create), ("update", update), ("delete", delete)):
+        if rows:
+            writer.access.require(entity, action, lang=writer.lang)
+    done = run_bulk(writer, writer.entity(entity), create=create, update=update, delete=delete)
+    return {
+        kind: [writer.access.visible(entity, record) for record in records]
+        for kind, records in done.items()
+    }
 
 
 def recycle_bin(
@@ -231,19 +302,25 @@ def recycle_bin(
     *,
     env: str,
     entity: str,
+    principal: Principal,
     limit: int = 50,
     cursor: str | None = None,
+    lang: str = "en",
 ) -> dict[str, Any]:
-    """Deleted records, most recently deleted first; ``next_cursor`` fetches the next page."""
+    """Deleted records the principal may restore (their delete scope), most recently deleted
+    first; ``next_cursor`` fetches the next page."""
     _check_limit(limit)
     after = _decode_cursor(cursor) if cursor else None
     with workspace.begin(env, readonly=True) as conn:
         require_environment_in(conn, env)
+        access = load_access(conn, cache_key=cache_key(workspace), env=env, principal=principal)
+        access.require(entity, "delete", lang=lang)
         runtime = load_entity(conn, namespace=cache_key(workspace), env=env, name=entity)
         table = runtime.table
+        scope = access.scope_clause(runtime, "delete")
         query = (
             select(table)
-            .where(table.c.deleted_at.isnot(None))
+            .where(table.c.deleted_at.isnot(None), *([] if scope is None else [scope]))
             .order_by(table.c.deleted_at.desc(), table.c.id.desc())
             .limit(limit + 1)
         )
@@ -256,7 +333,10 @@ def recycle_bin(
                 )
             )
         rows = conn.execute(query).all()
-    items = [record_to_json(runtime, cast(Mapping[str, Any], r._mapping)) for r in rows[:limit]]
+    items = [
+        access.visible(entity, record_to_json(runtime, cast(Mapping[str, Any], r._mapping)))
+        for r in rows[:limit]
+    ]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -270,50 +350,80 @@ def record_history(
     env: str,
     entity: str,
     record_id: int,
+    principal: Principal,
     limit: int = 100,
     cursor: str | None = None,
     lang: str = "en",
 ) -> dict[str, Any]:
-    """A record's audit entries, newest first; works for deleted and purged records too."""
+    """A record's audit entries, newest first; works for deleted and purged records too.
+
+    The principal must be able to read the record (a purged one: to read every
+    record of the entity); changes to fields hidden from them are left out.
+    """
     _check_limit(limit)
     before = _history_cursor(cursor) if cursor else None
     with workspace.begin(env, readonly=True) as conn:
         require_environment_in(conn, env)
-        reader = RecordWriter(
-            conn, cache_key=cache_key(workspace), env=env, actor_id=None, lang=lang
-        )
+        reader = _writer(workspace, conn, env, principal, lang)
+        reader.access.require(entity, "read", lang=lang)
         runtime = reader.entity(entity)
+        row = reader.row(runtime, record_id)
+        if row is not None:
+            reader.check_row(runtime, row, "read", at="")
+        elif reader.access.owners(entity, "read") is not None:
+            raise reader.not_found(entity, record_id, at="")
         events = audit.history(
             conn, entity=entity, record_id=record_id, limit=limit + 1, before=before
         )
         if not events and before is None:
             reader.existing_row(runtime, record_id, at="")
+    hidden = reader.access.hidden(entity)
+    if hidden:
+        for event in events:
+            changes = event.get("changes")
+            if isinstance(changes, dict):
+                event["changes"] = {k: v for k, v in changes.items() if k not in hidden}
     next_cursor = str(events[limit - 1]["id"]) if len(events) > limit else None
     return {"items": events[:limit], "next_cursor": next_cursor}
+
+
+def _writer(
+    workspace: Workspace,
+    conn: Connection,
+    env: str,
+    principal: Principal,
+    lang: str,
+    *,
+    confirm_duplicates: bool = False,
+) -> RecordWriter:
+    key = cache_key(workspace)
+    return RecordWriter(
+        conn,
+        cache_key=key,
+        env=env,
+        actor_id=principal.user_id,
+        lang=lang,
+        confirm_duplicates=confirm_duplicates,
+        access=load_access(conn, cache_key=key, env=env, principal=principal),
+    )
 
 
 def _write(
     workspace: Workspace,
     env: str,
-    actor_id: int | None,
+    principal: Principal,
     lang: str,
     work: Callable[[RecordWriter], T],
     *,
     confirm_duplicates: bool = False,
 ) -> T:
     """Run ``work`` in a write transaction; a constraint race is retried once (see above)."""
-    key = cache_key(workspace)
     for attempt in (1, 2):
         try:
             with workspace.begin(env) as conn:
                 require_environment_in(conn, env)
-                writer = RecordWriter(
-                    conn,
-                    cache_key=key,
-                    env=env,
-                    actor_id=actor_id,
-                    lang=lang,
-                    confirm_duplicates=confirm_duplicates,
+                writer = _writer(
+                    workspace, conn, env, principal, lang, confirm_duplicates=confirm_duplicates
                 )
                 return work(writer)
         except IntegrityError as exc:

@@ -64,6 +64,7 @@ from formloom.platform.entity_tables import (
     fk_name,
     junction_columns,
     junction_index,
+    owner_index_name,
     system_columns,
     user_column,
 )
@@ -148,10 +149,24 @@ class SchemaSync:
         return user_column(column, schema=None)
 
     def _CreateTable(self, op: CreateTable) -> None:
-        """SQLite: lookup columns are added after the table (see :meth:`_column`)."""
+        """SQLite: lookup columns are added after the table (see :meth:`_column`).
+
+        Every table gets an index on (owner_id, id) of its live records: record
+        scopes (own, team) filter on the owner, a scoped list pages through it in
+        id order, and a scoped count reads the index alone.
+        """
         added_later = [c for c in op.columns if self.sqlite and c.storage.references]
         columns = [self._column(op.table, c) for c in op.columns if c not in added_later]
         self.ops.create_table(op.table, *system_columns(), *columns, schema=self.schema)
+        live = text("deleted_at IS NULL")
+        self.ops.create_index(
+            owner_index_name(op.table),
+            op.table,
+            ["owner_id", "id"],
+            schema=self.schema,
+            sqlite_where=live,
+            postgresql_where=live,
+        )
         for column in added_later:
             self._add_column(op.table, column)
 

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -60,6 +62,135 @@ environment = Table(
     Column("name", String(31), primary_key=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("description", String(500), nullable=False, server_default=""),
+    schema=PLATFORM,
+)
+
+# -- identity (workspace-wide; see formloom.platform.users, teams, credentials) ---------------
+
+#: People who log in. ``login`` is stored case-folded; users are deactivated, never deleted,
+#: so that audit entries and record owners keep pointing at them.
+user = Table(
+    "fl_user",
+    platform_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("login", String(100), nullable=False, unique=True),
+    Column("display_name_en", String(100), nullable=False, server_default=""),
+    Column("display_name_zh", String(100), nullable=False, server_default=""),
+    Column("email", String(254), nullable=True),
+    Column("mobile", String(20), nullable=True),
+    Column("manager_id", BigInteger, ForeignKey("platform.fl_user.id"), nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("admin", Boolean, nullable=False),
+    Column("language", String(8), nullable=False, server_default="en"),
+    Column("password_hash", String(255), nullable=True),
+    Column("password_changed_at", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    schema=PLATFORM,
+)
+
+#: Teams form a tree (``parent_id``); ``name`` is a slug (an API name).
+team = Table(
+    "fl_team",
+    platform_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(63), nullable=False, unique=True),
+    Column("label_en", String(100), nullable=False),
+    Column("label_zh", String(100), nullable=False),
+    Column("parent_id", BigInteger, ForeignKey("platform.fl_team.id"), nullable=True),
+    Column("leader_id", BigInteger, ForeignKey("platform.fl_user.id"), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    schema=PLATFORM,
+)
+
+team_member = Table(
+    "fl_team_member",
+    platform_metadata,
+    Column(
+        "team_id",
+        BigInteger,
+        ForeignKey("platform.fl_team.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "user_id",
+        BigInteger,
+        ForeignKey("platform.fl_user.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Index("ix_fl_team_member_user", "user_id"),
+    schema=PLATFORM,
+)
+
+#: Role assignments: role *names* per environment (the role documents live in each environment).
+user_role = Table(
+    "fl_user_role",
+    platform_metadata,
+    Column(
+        "user_id",
+        BigInteger,
+        ForeignKey("platform.fl_user.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("env", String(31), primary_key=True),
+    Column("role", String(63), primary_key=True),
+    Index("ix_fl_user_role_env", "env", "role"),
+    schema=PLATFORM,
+)
+
+#: Browser sessions, login tokens and API keys. Only a SHA-256 of each secret is kept;
+#: ``prefix`` is a short, non-secret part of it for people to tell keys apart.
+credential = Table(
+    "fl_credential",
+    platform_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("user_id", BigInteger, ForeignKey("platform.fl_user.id"), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("name", String(100), nullable=False, server_default=""),
+    Column("env", String(31), nullable=True),
+    Column("csrf_token", String(64), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("created_ip", String(45), nullable=True),
+    Index("ix_fl_credential_user", "user_id", "kind"),
+    schema=PLATFORM,
+)
+
+#: Login attempts, for rate limiting across processes. ``outcome``: success, failure, or
+#: reset (an administrator unlocked the account). Rows older than a day are pruned.
+login_attempt = Table(
+    "fl_login_attempt",
+    platform_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("login", String(100), nullable=False),
+    Column("ip", String(45), nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("outcome", String(8), nullable=False),
+    Index("ix_fl_login_attempt_login", "login", "at"),
+    Index("ix_fl_login_attempt_ip", "ip", "at"),
+    Index("ix_fl_login_attempt_at", "at"),
+    schema=PLATFORM,
+)
+
+#: The security audit log (append-only): logins, credentials, users, roles, teams.
+security_audit = Table(
+    "fl_security_audit",
+    platform_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor_id", BigInteger, nullable=True),
+    Column("action", String(40), nullable=False),
+    Column("target", String(200), nullable=False, server_default=""),
+    Column("details", JSON, nullable=False),
+    Column("ip", String(45), nullable=True),
+    Index("ix_fl_security_audit_action", "action", "id"),
+    Index("ix_fl_security_audit_actor", "actor_id", "id"),
+    Index("ix_fl_security_audit_at", "at"),
     schema=PLATFORM,
 )
 

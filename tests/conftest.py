@@ -78,7 +78,10 @@ def drop_namespace(url: str, namespace: str) -> None:
 def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
     namespace = "t" + uuid.uuid4().hex[:12]
     url = f"sqlite:///{tmp_path / 'formloom.db'}" if backend == "sqlite" else PG_URL
-    yield Settings(data_dir=tmp_path, database_url=url, namespace=namespace)
+    # Cheap argon2 parameters: tests create many users; production hashing has its own test.
+    yield Settings(
+        data_dir=tmp_path, database_url=url, namespace=namespace, password_hashing="fast"
+    )
     if backend == "postgresql":
         drop_namespace(url, namespace)
 

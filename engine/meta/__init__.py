@@ -4,6 +4,7 @@ Importing this package registers the built-in kinds, so `document_kinds` is
 complete whichever module is imported first.
 """
 
+from formloom.engine.access import kind as _role_kind  # noqa: F401  (registers `role`)
 from formloom.engine.entities import kind as _entity_kind  # noqa: F401  (registers `entity`)
 from formloom.engine.meta.kinds import CheckContext, DocumentKind, document_kinds
 

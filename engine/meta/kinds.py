@@ -30,11 +30,14 @@ class CheckContext:
     """What semantic checks may know about the environment a document is published into.
 
     ``published`` maps kind → document name → the published body (as a dict).
-    ``pending`` holds documents published in the same batch.
+    ``pending`` holds documents published in the same batch. ``users`` holds the
+    ids of the workspace's users when the caller knows them; None means "not
+    known": documents that name users by id are then not checked against it.
     """
 
     published: Mapping[str, Mapping[str, dict[str, Any]]] = field(default_factory=dict)
     pending: Mapping[str, Mapping[str, dict[str, Any]]] = field(default_factory=dict)
+    users: frozenset[int] | None = None
 
     def exists(self, kind: str, name: str) -> bool:
         return name in self.published.get(kind, {}) or name in self.pending.get(kind, {})

@@ -11,6 +11,7 @@ from sqlalchemy import inspect
 from formloom.designer_api.app import create_app
 from formloom.platform.database import Workspace
 from formloom.platform.settings import Settings
+from tests.clients import admin_client
 
 ACCOUNT = {
     "name": "account",
@@ -30,7 +31,7 @@ ACCOUNT = {
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, run_worker=False)) as test_client:
+    with admin_client(create_app(settings, run_worker=False)) as test_client:
         yield test_client
 
 

@@ -18,6 +18,7 @@ from formloom.platform.app import build_app
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import load_entity
 from formloom.platform.settings import Settings
+from tests.clients import admin_client
 
 ENV = "production"
 NOW = datetime.now(UTC)
@@ -53,7 +54,7 @@ OPPORTUNITY = {
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     app = build_app(settings, routers=[meta_routes.router], run_worker=False)
-    with TestClient(app) as test_client:
+    with admin_client(app) as test_client:
         for body in (ACCOUNT, OPPORTUNITY):
             url = f"/api/envs/{ENV}/meta/entity/{body['name']}"
             assert client_ok(test_client.put(url, json=body))

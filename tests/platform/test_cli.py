@@ -15,7 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from formloom.platform.cli import main, render_schemas
+from formloom.platform.database import Workspace
 from formloom.platform.settings import Settings
+from tests.clients import admin_token
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = {
@@ -191,7 +193,14 @@ def test_serve_starts_and_answers(settings):
                 assert time.monotonic() < deadline, "server did not start in 30 s"
                 time.sleep(0.2)
         assert response.json()["status"] == "ok"
-        envs = httpx.get(f"http://127.0.0.1:{port}/api/environments").json()
+        url = f"http://127.0.0.1:{port}/api/environments"
+        assert httpx.get(url).status_code == 401  # no credential, no data
+        workspace = Workspace(settings)
+        try:
+            headers = {"Authorization": f"Bearer {admin_token(workspace)}"}
+        finally:
+            workspace.dispose()
+        envs = httpx.get(url, headers=headers).json()
         assert [e["name"] for e in envs] == ["production"]
     finally:
         process.terminate()

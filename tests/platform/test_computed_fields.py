@@ -21,6 +21,7 @@ from formloom.platform.metastore import MetaStore, PublishOptions
 from formloom.platform.record_query import list_records
 from formloom.platform.worker import Worker
 from tests.platform.crm_entities import ENV, choices, field, label, lookup, publish
+from tests.principals import SYSTEM
 
 CAMPAIGN = {"name": "campaign", "label": label("Campaign", "活动"), "fields": [field("name")]}
 
@@ -113,11 +114,11 @@ def _no_leftover_connections(workspace: Workspace) -> Iterator[None]:
 
 
 def create(ws: Workspace, entity: str, **values: Any) -> dict[str, Any]:
-    return records.create_record(ws, env=ENV, entity=entity, payload=values)
+    return records.create_record(ws, env=ENV, entity=entity, payload=values, principal=SYSTEM)
 
 
 def get(ws: Workspace, entity: str, record_id: int) -> dict[str, Any]:
-    return records.get_record(ws, env=ENV, entity=entity, record_id=record_id)
+    return records.get_record(ws, env=ENV, entity=entity, record_id=record_id, principal=SYSTEM)
 
 
 def patch(ws: Workspace, entity: str, record: dict[str, Any], **values: Any) -> dict[str, Any]:
@@ -128,6 +129,7 @@ def patch(ws: Workspace, entity: str, record: dict[str, Any], **values: Any) -> 
         entity=entity,
         record_id=record["id"],
         payload={"version": current["version"], **values},
+        principal=SYSTEM,
     )
 
 
@@ -180,7 +182,7 @@ def test_formulas_follow_lookups_that_on_delete_rules_clear(crm: Workspace) -> N
     partner = create(crm, "account", name="Partner")
     deal = create(crm, "deal", title="D", partner=partner["id"])
 
-    records.delete_record(crm, env=ENV, entity="account", record_id=partner["id"])
+    records.delete_record(crm, env=ENV, entity="account", record_id=partner["id"], principal=SYSTEM)
 
     after = get(crm, "deal", deal["id"])
     assert (deal["has_partner"], after["partner"], after["has_partner"]) == (True, None, False)
@@ -219,6 +221,7 @@ def test_put_keeps_computed_fields(crm: Workspace) -> None:
         record_id=deal["id"],
         payload={"title": "New", "amount": 20, "version": 1},
         replace=True,
+        principal=SYSTEM,
     )
 
     assert replaced["number"] == deal["number"]
@@ -264,7 +267,7 @@ def test_publishing_formula_type_errors_and_cycles_is_refused(crm: Workspace) ->
 def test_changing_a_formula_recomputes_every_row_in_a_background_job(crm: Workspace) -> None:
     # given
     deals = [create(crm, "deal", title=f"D{i}", amount=100, discount=i) for i in range(3)]
-    records.delete_record(crm, env=ENV, entity="deal", record_id=deals[2]["id"])
+    records.delete_record(crm, env=ENV, entity="deal", record_id=deals[2]["id"], principal=SYSTEM)
 
     # when: the formula changes
     changed = with_fields(
@@ -283,7 +286,9 @@ def test_changing_a_formula_recomputes_every_row_in_a_background_job(crm: Worksp
     assert done["progress"]["done"] == done["progress"]["total"] == 3
     first = get(crm, "deal", deals[0]["id"])
     assert (first["net"], first["version"]) == (200, 1)  # derived data: no new version
-    restored = records.restore_record(crm, env=ENV, entity="deal", record_id=deals[2]["id"])
+    restored = records.restore_record(
+        crm, env=ENV, entity="deal", record_id=deals[2]["id"], principal=SYSTEM
+    )
     assert restored["net"] == 200  # deleted rows are recomputed too
 
 
@@ -401,7 +406,7 @@ def test_a_new_counter_passes_over_numbers_already_given(crm: Workspace) -> None
 
 
 def test_the_record_schema_marks_computed_fields_read_only(crm: Workspace) -> None:
-    schema = records.entity_schema(crm, env=ENV, entity="deal")
+    schema = records.entity_schema(crm, env=ENV, entity="deal", principal=SYSTEM)
 
     assert schema["properties"]["net"]["readOnly"] is True
     assert schema["properties"]["number"]["readOnly"] is True
@@ -464,13 +469,13 @@ def test_rollups_follow_every_change_to_the_related_records(crm: Workspace) -> N
     }
 
     # when: deleted, restored, deleted and purged
-    records.delete_record(crm, env=ENV, entity="deal", record_id=won["id"])
+    records.delete_record(crm, env=ENV, entity="deal", record_id=won["id"], principal=SYSTEM)
     assert rollups(crm, globex["id"])["deal_count"] == 0
     assert rollups(crm, globex["id"])["avg_amount"] is None
-    records.restore_record(crm, env=ENV, entity="deal", record_id=won["id"])
+    records.restore_record(crm, env=ENV, entity="deal", record_id=won["id"], principal=SYSTEM)
     assert rollups(crm, globex["id"])["won_amount"] == 100
-    records.delete_record(crm, env=ENV, entity="deal", record_id=won["id"])
-    records.purge_record(crm, env=ENV, entity="deal", record_id=won["id"])
+    records.delete_record(crm, env=ENV, entity="deal", record_id=won["id"], principal=SYSTEM)
+    records.purge_record(crm, env=ENV, entity="deal", record_id=won["id"], principal=SYSTEM)
     assert rollups(crm, globex["id"])["deal_count"] == 0
 
     # when: a child loses its parent
@@ -493,18 +498,27 @@ def test_rollups_follow_cascades_and_bulk_writes(crm: Workspace) -> None:
             | ({"campaign": campaign["id"]} if i < 2 else {})
             for i in range(3)
         ],
+        principal=SYSTEM,
     )
     assert rollups(crm, acme["id"])["won_amount"] == 30
     first = result["created"][0]
     records.bulk_write(
-        crm, env=ENV, entity="deal", update=[{"id": first["id"], "version": 1, "amount": 40}]
+        crm,
+        env=ENV,
+        entity="deal",
+        update=[{"id": first["id"], "version": 1, "amount": 40}],
+        principal=SYSTEM,
     )
     assert rollups(crm, acme["id"])["won_amount"] == 60
 
     # when: deleting the campaign cascades to two deals
-    records.delete_record(crm, env=ENV, entity="campaign", record_id=campaign["id"])
+    records.delete_record(
+        crm, env=ENV, entity="campaign", record_id=campaign["id"], principal=SYSTEM
+    )
     assert rollups(crm, acme["id"])["deal_count"] == 1
-    records.restore_record(crm, env=ENV, entity="campaign", record_id=campaign["id"])
+    records.restore_record(
+        crm, env=ENV, entity="campaign", record_id=campaign["id"], principal=SYSTEM
+    )
     assert rollups(crm, acme["id"])["deal_count"] == 3
 
 

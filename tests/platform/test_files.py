@@ -36,6 +36,7 @@ from formloom.platform.files import (
 )
 from formloom.platform.record_files import check_file_values
 from formloom.platform.settings import Settings
+from tests.clients import admin_client
 from tests.platform.crm_entities import ENV, field, label, publish
 
 BASE = f"/api/envs/{ENV}"
@@ -85,7 +86,7 @@ def office(part: str) -> bytes:
 def client(settings: Settings) -> Iterator[TestClient]:
     app = build_app(settings, routers=[meta_routes.router], run_worker=False)
     publish(app.state.workspace, DOSSIER)
-    with TestClient(app) as test_client:
+    with admin_client(app) as test_client:
         yield test_client
 
 

@@ -32,7 +32,9 @@ from formloom.platform.list_request import ListRequest
 from formloom.platform.record_query import list_in_environment
 from formloom.platform.settings import Settings
 from formloom.platform.worker import Worker
+from tests.clients import admin_client
 from tests.platform.crm_entities import ALL, DEAL, ENV, FULL_DEAL, publish
+from tests.principals import SYSTEM
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 
@@ -78,6 +80,7 @@ def submit(
         file_name=name,
         options=options,
         lang=lang,
+        principal=SYSTEM,
     )
 
 
@@ -90,11 +93,15 @@ def import_now(ws: Workspace, entity: str, content: bytes, **kwargs: Any) -> dic
     """Submit an import, run its job, return the finished import."""
     started = submit(ws, entity, content, **kwargs)
     run_jobs(ws)
-    return record_import.get_import(ws, env=kwargs.get("env", ENV), import_id=started["id"])
+    return record_import.get_import(
+        ws, env=kwargs.get("env", ENV), import_id=started["id"], principal=SYSTEM
+    )
 
 
 def listed(ws: Workspace, entity: str, env: str = ENV) -> list[dict[str, Any]]:
-    page = list_in_environment(ws, env, entity, ListRequest(sort=["id"], limit=200))
+    page = list_in_environment(
+        ws, env, entity, ListRequest(sort=["id"], limit=200), principal=SYSTEM
+    )
     return page.items
 
 
@@ -112,17 +119,28 @@ def counts(found: dict[str, Any]) -> dict[str, int]:
 
 def _fill(ws: Workspace) -> None:
     acme = records.create_record(
-        ws, env=ENV, entity="account", payload={"name": "北京星辰科技", "level": "a"}
+        ws,
+        env=ENV,
+        entity="account",
+        payload={"name": "北京星辰科技", "level": "a"},
+        principal=SYSTEM,
     )
     records.create_record(
-        ws, env=ENV, entity="account", payload={"name": "Acme", "phone": "010-12345678"}
+        ws,
+        env=ENV,
+        entity="account",
+        payload={"name": "Acme", "phone": "010-12345678"},
+        principal=SYSTEM,
     )
-    records.create_record(ws, env=ENV, entity="deal", payload={**FULL_DEAL, "account": acme["id"]})
+    records.create_record(
+        ws, env=ENV, entity="deal", payload={**FULL_DEAL, "account": acme["id"]}, principal=SYSTEM
+    )
     records.create_record(
         ws,
         env=ENV,
         entity="deal",
         payload={"title": '小单, "quoted"', "stage": "lost", "won": True, "tags": ["cold"]},
+        principal=SYSTEM,
     )
 
 
@@ -155,6 +173,7 @@ def test_export_then_import_into_an_empty_environment_gives_equal_records(
             request=ListRequest(),
             file_format=file_format,  # type: ignore[arg-type]
             lang="zh",
+            principal=SYSTEM,
         )
         content = b"".join(exported.chunks)
         found = import_now(crm, entity, content, name=f"{entity}.{file_format}", env="sandbox")
@@ -169,7 +188,7 @@ def test_csv_export_is_utf8_with_bom_and_excel_friendly(crm: Workspace) -> None:
     _fill(crm)
 
     exported = record_export.export_records(
-        crm, env=ENV, entity="deal", request=ListRequest(), lang="zh"
+        crm, env=ENV, entity="deal", request=ListRequest(), lang="zh", principal=SYSTEM
     )
     content = b"".join(exported.chunks)
 
@@ -189,7 +208,9 @@ def test_csv_export_is_utf8_with_bom_and_excel_friendly(crm: Workspace) -> None:
 def test_columns_match_api_names_and_labels_in_both_languages_with_suggestions(
     crm: Workspace,
 ) -> None:
-    records.create_record(crm, env=ENV, entity="account", payload={"name": "Acme"})
+    records.create_record(
+        crm, env=ENV, entity="account", payload={"name": "Acme"}, principal=SYSTEM
+    )
     content = csv_bytes(
         ["  TITLE ", "金额", "Close   Date", "Stage*", "Customer", "Amout", "ID"],
         ["Deal", "12.5", "2026-01-02", "won", "Acme", "x", "99"],
@@ -265,7 +286,9 @@ BAD_DEAL_ERRORS = [
 
 @pytest.fixture
 def acme(crm: Workspace) -> dict[str, Any]:
-    return records.create_record(crm, env=ENV, entity="account", payload={"name": "Acme"})
+    return records.create_record(
+        crm, env=ENV, entity="account", payload={"name": "Acme"}, principal=SYSTEM
+    )
 
 
 def test_dry_run_reports_every_bad_cell_with_row_and_column(
@@ -306,12 +329,16 @@ def test_skip_bad_rows_writes_the_good_rows(crm: Workspace, acme: dict[str, Any]
         ("Good", 1200.5, "+8613800138000", "won", acme["id"], True),
         ("Good too", None, None, "open", None, False),
     ]
-    history = records.record_history(crm, env=ENV, entity="deal", record_id=deals[0]["id"])
+    history = records.record_history(
+        crm, env=ENV, entity="deal", record_id=deals[0]["id"], principal=SYSTEM
+    )
     assert [e["action"] for e in history["items"]] == ["create"]
 
 
 def test_unique_values_repeated_in_the_file_or_the_database(crm: Workspace) -> None:
-    records.create_record(crm, env=ENV, entity="account", payload={"name": "Acme"})
+    records.create_record(
+        crm, env=ENV, entity="account", payload={"name": "Acme"}, principal=SYSTEM
+    )
     content = csv_bytes(
         ["公司名称", "code", "region"],
         ["Acme", "", ""],
@@ -335,10 +362,10 @@ def test_unique_values_repeated_in_the_file_or_the_database(crm: Workspace) -> N
 
 def test_upsert_updates_matching_records_and_creates_the_rest(crm: Workspace) -> None:
     acme = records.create_record(
-        crm, env=ENV, entity="account", payload={"name": "Acme", "level": "a"}
+        crm, env=ENV, entity="account", payload={"name": "Acme", "level": "a"}, principal=SYSTEM
     )
     same = records.create_record(
-        crm, env=ENV, entity="account", payload={"name": "Same", "level": "b"}
+        crm, env=ENV, entity="account", payload={"name": "Same", "level": "b"}, principal=SYSTEM
     )
     content = csv_bytes(
         ["Company", "level", "phone"],
@@ -360,7 +387,9 @@ def test_upsert_updates_matching_records_and_creates_the_rest(crm: Workspace) ->
     )
     assert after["Same"]["version"] == same["version"]
     assert after["NewCo"]["level"] == "c"  # the default, the cell being empty
-    history = records.record_history(crm, env=ENV, entity="account", record_id=acme["id"])
+    history = records.record_history(
+        crm, env=ENV, entity="account", record_id=acme["id"], principal=SYSTEM
+    )
     assert history["items"][0]["changes"] == {
         "level": ["a", "b"],
         "phone": [None, "+8613800138000"],
@@ -369,7 +398,7 @@ def test_upsert_updates_matching_records_and_creates_the_rest(crm: Workspace) ->
 
 def test_upsert_by_id_round_trips_an_edited_export(crm: Workspace) -> None:
     deal = records.create_record(
-        crm, env=ENV, entity="deal", payload={"title": "Old", "quantity": 1}
+        crm, env=ENV, entity="deal", payload={"title": "Old", "quantity": 1}, principal=SYSTEM
     )
     content = csv_bytes(["ID", "标题", "quantity"], [str(deal["id"]), "New", "2"], ["999", "X", ""])
 
@@ -381,9 +410,13 @@ def test_upsert_by_id_round_trips_an_edited_export(crm: Workspace) -> None:
 
 def test_lookups_resolve_by_title_or_a_chosen_unique_field(crm: Workspace) -> None:
     for name, code in (("Acme", "A1"), ("Twin", "T1")):
-        records.create_record(crm, env=ENV, entity="account", payload={"name": name, "code": code})
-    gone = records.create_record(crm, env=ENV, entity="account", payload={"name": "Gone"})
-    records.delete_record(crm, env=ENV, entity="account", record_id=gone["id"])
+        records.create_record(
+            crm, env=ENV, entity="account", payload={"name": name, "code": code}, principal=SYSTEM
+        )
+    gone = records.create_record(
+        crm, env=ENV, entity="account", payload={"name": "Gone"}, principal=SYSTEM
+    )
+    records.delete_record(crm, env=ENV, entity="account", record_id=gone["id"], principal=SYSTEM)
     by_title = csv_bytes(["title", "account"], ["a", "Acme"], ["b", "Gone"], ["c", "acme"])
 
     found = import_now(crm, "deal", by_title, dry_run=True)
@@ -396,7 +429,9 @@ def test_lookups_resolve_by_title_or_a_chosen_unique_field(crm: Workspace) -> No
 
 def test_ambiguous_lookup_titles_are_cell_errors(crm: Workspace) -> None:
     for name in ("Zhang San", "Zhang San", "Li Si"):
-        records.create_record(crm, env=ENV, entity="deal", payload={"title": name})
+        records.create_record(
+            crm, env=ENV, entity="deal", payload={"title": name}, principal=SYSTEM
+        )
     content = csv_bytes(["subject", "deal"], ["call", "Zhang San"], ["visit", "Li Si"])
 
     found = import_now(crm, "task", content, lookup_by={"deal": "id"}, dry_run=True)
@@ -446,7 +481,9 @@ CONTRACT = {
 
 def test_imported_rows_go_through_the_save_pipeline(crm: Workspace) -> None:
     publish(crm, CONTRACT)
-    records.create_record(crm, env=ENV, entity="contract", payload={"customer": "Old Co"})
+    records.create_record(
+        crm, env=ENV, entity="contract", payload={"customer": "Old Co"}, principal=SYSTEM
+    )
     content = csv_bytes(
         ["合同编号", "客户名称", "金额", "折扣", "净额"],
         ["HT-9999", "Acme", "100", "10", "1"],
@@ -514,7 +551,9 @@ def test_child_tables_are_imported_as_their_own_records(crm: Workspace) -> None:
     )
 
     assert lines["summary"]["created"] == 2
-    exported = record_export.export_records(crm, env=ENV, entity="quote", request=ListRequest())
+    exported = record_export.export_records(
+        crm, env=ENV, entity="quote", request=ListRequest(), principal=SYSTEM
+    )
     assert b"".join(exported.chunks).decode("utf-8-sig").splitlines() == ["ID,Number", "1,Q-1"]
     with pytest.raises(Invalid) as caught:
         submit(crm, "quote", csv_bytes(["number", "x"], ["Q-2", "[]"]), mapping={"x": "lines"})
@@ -606,6 +645,7 @@ def test_too_large_files_and_wrong_types_are_refused(
             entity="deal",
             upload=io.BytesIO(b"title\n" + b"x\n" * 100),
             file_name="a.csv",
+            principal=SYSTEM,
         )
     assert large.value.status == 413 and "at most 0.0 MB" in large.value.message
     monkeypatch.undo()
@@ -646,7 +686,7 @@ def test_progress_is_reported_and_rerunning_a_finished_import_adds_nothing(
 
     assert [r[:2] for r in reports] == [(2, 5), (4, 5), (5, 5), (5, 5)]
     assert len(listed(crm, "deal")) == 5
-    found = record_import.get_import(crm, env=ENV, import_id=started["id"])
+    found = record_import.get_import(crm, env=ENV, import_id=started["id"], principal=SYSTEM)
     assert found["status"] == "done" and found["job"]["status"] == "done"
 
 
@@ -667,7 +707,7 @@ def test_a_run_that_dies_mid_import_goes_on_where_it_stopped(
     assert len(listed(crm, "deal")) == 2
     run_jobs(crm)
 
-    found = record_import.get_import(crm, env=ENV, import_id=started["id"])
+    found = record_import.get_import(crm, env=ENV, import_id=started["id"], principal=SYSTEM)
     assert [d["title"] for d in listed(crm, "deal")] == [f"Deal {i}" for i in range(5)]
     assert counts(found) == {"rows": 6, "created": 5, "updated": 0, "unchanged": 0, "skipped": 1}
     assert errors(found) == [(7, "title", "too_long")]
@@ -704,7 +744,7 @@ def test_all_or_nothing_that_dies_while_writing_starts_over(
 def client(settings: Settings) -> Iterator[TestClient]:
     app = build_app(settings, run_worker=False)
     publish(app.state.workspace, *ALL)
-    with TestClient(app) as test_client:
+    with admin_client(app) as test_client:
         yield test_client
 
 
@@ -865,8 +905,12 @@ def test_cli_import_shows_progress_and_exits_1_when_all_or_nothing_fails(
 
 
 def test_cli_export(cli, tmp_path: Path, crm: Workspace) -> None:
-    records.create_record(crm, env=ENV, entity="deal", payload={"title": "A", "stage": "won"})
-    records.create_record(crm, env=ENV, entity="deal", payload={"title": "B", "stage": "lost"})
+    records.create_record(
+        crm, env=ENV, entity="deal", payload={"title": "A", "stage": "won"}, principal=SYSTEM
+    )
+    records.create_record(
+        crm, env=ENV, entity="deal", payload={"title": "B", "stage": "lost"}, principal=SYSTEM
+    )
     out = tmp_path / "won.xlsx"
 
     result = cli(

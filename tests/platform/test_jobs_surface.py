@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 
 from formloom.designer_api.app import create_app
 from formloom.platform.cli import main
@@ -15,6 +14,7 @@ from formloom.platform.database import Workspace
 from formloom.platform.environments import PRODUCTION
 from formloom.platform.jobs import JobContext, JobType, enqueue, job_types
 from formloom.platform.settings import Settings
+from tests.clients import admin_client
 
 
 class AlwaysFails(JobType):
@@ -59,7 +59,7 @@ def test_job_progress_and_retry_over_http(settings, failing_job, workspace):
     from formloom.platform.worker import Worker
 
     Worker(workspace).run_once()
-    with TestClient(create_app(settings, run_worker=False)) as client:
+    with admin_client(create_app(settings, run_worker=False)) as client:
         job = client.get(f"/api/jobs/{failing_job}").json()
         assert job["status"] == "failed"
         assert job["progress"]["done"] == 1 and job["progress"]["message"] == "half way"

@@ -26,6 +26,7 @@ from formloom.platform.record_errors import (
 )
 from formloom.platform.tables import audit
 from tests.platform.crm_entities import ALL, DEAL, ENV, FULL_DEAL, FULL_DEAL_JSON, publish
+from tests.principals import SYSTEM, acting_as
 
 
 @pytest.fixture
@@ -42,11 +43,11 @@ def _no_leftover_connections(workspace: Workspace) -> Iterator[None]:
 
 
 def create(ws: Workspace, entity: str, **values: Any) -> dict[str, Any]:
-    return records.create_record(ws, env=ENV, entity=entity, payload=values)
+    return records.create_record(ws, env=ENV, entity=entity, payload=values, principal=SYSTEM)
 
 
 def get(ws: Workspace, entity: str, record_id: int) -> dict[str, Any]:
-    return records.get_record(ws, env=ENV, entity=entity, record_id=record_id)
+    return records.get_record(ws, env=ENV, entity=entity, record_id=record_id, principal=SYSTEM)
 
 
 def patch(ws: Workspace, entity: str, record: dict[str, Any], **values: Any) -> dict[str, Any]:
@@ -56,11 +57,12 @@ def patch(ws: Workspace, entity: str, record: dict[str, Any], **values: Any) -> 
         entity=entity,
         record_id=record["id"],
         payload={"version": record["version"], **values},
+        principal=SYSTEM,
     )
 
 
 def delete(ws: Workspace, entity: str, record_id: int) -> dict[str, Any]:
-    return records.delete_record(ws, env=ENV, entity=entity, record_id=record_id)
+    return records.delete_record(ws, env=ENV, entity=entity, record_id=record_id, principal=SYSTEM)
 
 
 def stored(ws: Workspace, entity: str) -> list[dict[str, Any]]:
@@ -71,7 +73,7 @@ def stored(ws: Workspace, entity: str) -> list[dict[str, Any]]:
 
 
 def history(ws: Workspace, entity: str, record_id: int) -> list[dict[str, Any]]:
-    page = records.record_history(ws, env=ENV, entity=entity, record_id=record_id)
+    page = records.record_history(ws, env=ENV, entity=entity, record_id=record_id, principal=SYSTEM)
     items: list[dict[str, Any]] = page["items"]
     return items
 
@@ -118,9 +120,11 @@ def test_empty_values_and_defaults(crm: Workspace) -> None:
 
 
 def test_actor_is_recorded_and_owner_defaults_to_it(crm: Workspace) -> None:
-    mine = records.create_record(crm, env=ENV, entity="account", payload={"name": "A"}, actor_id=7)
+    mine = records.create_record(
+        crm, env=ENV, entity="account", payload={"name": "A"}, principal=acting_as(7)
+    )
     theirs = records.create_record(
-        crm, env=ENV, entity="account", payload={"name": "B", "owner_id": 9}, actor_id=7
+        crm, env=ENV, entity="account", payload={"name": "B", "owner_id": 9}, principal=acting_as(7)
     )
     changed = records.update_record(
         crm,
@@ -129,7 +133,7 @@ def test_actor_is_recorded_and_owner_defaults_to_it(crm: Workspace) -> None:
         record_id=mine["id"],
         payload={"level": "a"},
         version=1,
-        actor_id=8,
+        principal=acting_as(8),
     )
 
     assert (mine["created_by"], mine["updated_by"], mine["owner_id"]) == (7, 7, 7)
@@ -187,7 +191,9 @@ def test_bad_values_are_all_reported_and_nothing_is_written(crm: Workspace) -> N
 
 def test_required_fields_are_reported_in_chinese(crm: Workspace) -> None:
     with pytest.raises(Invalid) as caught:
-        records.create_record(crm, env=ENV, entity="deal", payload={"stage": "maybe"}, lang="zh")
+        records.create_record(
+            crm, env=ENV, entity="deal", payload={"stage": "maybe"}, lang="zh", principal=SYSTEM
+        )
 
     messages = {i.path: i.message for i in caught.value.issues}
     assert messages["/title"] == "标题为必填项"
@@ -238,6 +244,7 @@ def test_put_replaces_every_field(crm: Workspace) -> None:
         record_id=deal["id"],
         payload={"title": "Only this", "version": 1},
         replace=True,
+        principal=SYSTEM,
     )
 
     assert replaced["title"] == "Only this"
@@ -258,6 +265,7 @@ def test_put_enforces_required_fields(crm: Workspace) -> None:
             payload={"amount": 1},
             version=1,
             replace=True,
+            principal=SYSTEM,
         )
 
     assert issues(caught.value) == [("/title", "required")]
@@ -279,7 +287,9 @@ def test_an_update_needs_a_version(crm: Workspace) -> None:
     deal = create(crm, "deal", title="T")
 
     with pytest.raises(VersionRequired) as caught:
-        records.update_record(crm, env=ENV, entity="deal", record_id=deal["id"], payload={})
+        records.update_record(
+            crm, env=ENV, entity="deal", record_id=deal["id"], payload={}, principal=SYSTEM
+        )
 
     assert caught.value.status == 428
     assert "If-Match" in caught.value.message
@@ -309,6 +319,7 @@ def test_header_and_body_versions_must_agree(crm: Workspace) -> None:
             record_id=deal["id"],
             payload={"version": 1},
             version=2,
+            principal=SYSTEM,
         )
 
     assert issues(caught.value) == [("/version", "version_mismatch")]
@@ -319,7 +330,12 @@ def test_an_invalid_version_is_a_validation_error(crm: Workspace) -> None:
 
     with pytest.raises(Invalid) as caught:
         records.update_record(
-            crm, env=ENV, entity="deal", record_id=deal["id"], payload={"version": "one"}
+            crm,
+            env=ENV,
+            entity="deal",
+            record_id=deal["id"],
+            payload={"version": "one"},
+            principal=SYSTEM,
         )
 
     assert issues(caught.value) == [("/version", "type")]
@@ -451,7 +467,7 @@ def test_deleted_records_are_in_the_recycle_bin(crm: Workspace) -> None:
         patch(crm, "deal", deleted, title="x")
     with pytest.raises(RecordInRecycleBin):
         delete(crm, "deal", deal["id"])
-    bin_page = records.recycle_bin(crm, env=ENV, entity="deal")
+    bin_page = records.recycle_bin(crm, env=ENV, entity="deal", principal=SYSTEM)
     assert bin_page == {"items": [deleted], "next_cursor": None}
 
 
@@ -460,37 +476,43 @@ def test_recycle_bin_pages_newest_first(crm: Workspace) -> None:
     for deal in made:
         delete(crm, "deal", deal["id"])
 
-    first = records.recycle_bin(crm, env=ENV, entity="deal", limit=2)
-    second = records.recycle_bin(crm, env=ENV, entity="deal", limit=2, cursor=first["next_cursor"])
-    third = records.recycle_bin(crm, env=ENV, entity="deal", limit=2, cursor=second["next_cursor"])
+    first = records.recycle_bin(crm, env=ENV, entity="deal", limit=2, principal=SYSTEM)
+    second = records.recycle_bin(
+        crm, env=ENV, entity="deal", limit=2, cursor=first["next_cursor"], principal=SYSTEM
+    )
+    third = records.recycle_bin(
+        crm, env=ENV, entity="deal", limit=2, cursor=second["next_cursor"], principal=SYSTEM
+    )
 
     ids = [r["id"] for page in (first, second, third) for r in page["items"]]
     assert ids == [d["id"] for d in reversed(made)]
     assert third["next_cursor"] is None
     with pytest.raises(Invalid):
-        records.recycle_bin(crm, env=ENV, entity="deal", cursor="nonsense")
+        records.recycle_bin(crm, env=ENV, entity="deal", cursor="nonsense", principal=SYSTEM)
 
 
 def test_restore_brings_a_record_back(crm: Workspace) -> None:
     deal = create(crm, "deal", title="T")
     delete(crm, "deal", deal["id"])
 
-    restored = records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"])
+    restored = records.restore_record(
+        crm, env=ENV, entity="deal", record_id=deal["id"], principal=SYSTEM
+    )
 
     assert restored["version"] == 3 and "deleted_at" not in restored
     assert get(crm, "deal", deal["id"]) == restored
     with pytest.raises(NotInRecycleBin):
-        records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"])
+        records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"], principal=SYSTEM)
 
 
 def test_purge_removes_a_deleted_record_for_good(crm: Workspace) -> None:
     deal = create(crm, "deal", title="T")
     with pytest.raises(NotInRecycleBin) as caught:
-        records.purge_record(crm, env=ENV, entity="deal", record_id=deal["id"])
+        records.purge_record(crm, env=ENV, entity="deal", record_id=deal["id"], principal=SYSTEM)
     assert "delete it first" in caught.value.message
 
     delete(crm, "deal", deal["id"])
-    records.purge_record(crm, env=ENV, entity="deal", record_id=deal["id"])
+    records.purge_record(crm, env=ENV, entity="deal", record_id=deal["id"], principal=SYSTEM)
 
     assert stored(crm, "deal") == []
     with pytest.raises(RecordNotFound):
@@ -554,7 +576,7 @@ def test_cascade_deletes_recursively_and_restore_brings_them_back(crm: Workspace
     assert history(crm, "task", sub["id"])[0]["cause"]["entity"] == "task"
 
     # then restoring the deal restores what its delete took, not the earlier delete
-    records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"])
+    records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"], principal=SYSTEM)
     assert get(crm, "task", task["id"])["version"] == 3
     assert get(crm, "task", sub["id"])["subject"] == "dial"
     with pytest.raises(RecordInRecycleBin):
@@ -582,7 +604,7 @@ def test_cascade_cycles_end(crm: Workspace) -> None:
     delete(crm, "task", first["id"])
 
     assert all(r["deleted_at"] is not None for r in stored(crm, "task"))
-    records.purge_record(crm, env=ENV, entity="task", record_id=first["id"])
+    records.purge_record(crm, env=ENV, entity="task", record_id=first["id"], principal=SYSTEM)
     assert stored(crm, "task") == []
 
 
@@ -593,11 +615,18 @@ def test_restore_is_blocked_while_a_lookup_is_deleted(crm: Workspace) -> None:
     delete(crm, "account", account["id"])
 
     with pytest.raises(RestoreBlocked) as caught:
-        records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"])
+        records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"], principal=SYSTEM)
 
     assert issues(caught.value) == [("/account", "deleted_record")]
-    records.restore_record(crm, env=ENV, entity="account", record_id=account["id"])
-    assert records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"])["title"] == "T"
+    records.restore_record(
+        crm, env=ENV, entity="account", record_id=account["id"], principal=SYSTEM
+    )
+    assert (
+        records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"], principal=SYSTEM)[
+            "title"
+        ]
+        == "T"
+    )
 
 
 def test_purge_follows_the_delete_rules(crm: Workspace) -> None:
@@ -612,15 +641,17 @@ def test_purge_follows_the_delete_rules(crm: Workspace) -> None:
 
     # when it is purged: the deleted deal's restrict lookup stops it
     with pytest.raises(DeleteRestricted) as caught:
-        records.purge_record(crm, env=ENV, entity="account", record_id=account["id"])
+        records.purge_record(
+            crm, env=ENV, entity="account", record_id=account["id"], principal=SYSTEM
+        )
     assert "purge those records first" in caught.value.message
 
     # then purging the deal takes its cascaded task along
-    records.purge_record(crm, env=ENV, entity="deal", record_id=deal["id"])
+    records.purge_record(crm, env=ENV, entity="deal", record_id=deal["id"], principal=SYSTEM)
     assert stored(crm, "task") == []
     assert history(crm, "task", task["id"])[0]["cause"]["action"] == "purge"
     # and the account can go; the deleted contact's lookup is cleared
-    records.purge_record(crm, env=ENV, entity="account", record_id=account["id"])
+    records.purge_record(crm, env=ENV, entity="account", record_id=account["id"], principal=SYSTEM)
     assert [r["account"] for r in stored(crm, "contact")] == [None]
 
 
@@ -635,7 +666,9 @@ def test_purge_is_refused_while_active_records_look_it_up(crm: Workspace) -> Non
 
     # when / then
     with pytest.raises(DeleteRestricted) as caught:
-        records.purge_record(crm, env=ENV, entity="account", record_id=account["id"])
+        records.purge_record(
+            crm, env=ENV, entity="account", record_id=account["id"], principal=SYSTEM
+        )
     assert f"active `deal` {deal['id']}" in caught.value.message
     assert len(stored(crm, "account")) == 1
 
@@ -648,7 +681,7 @@ def test_purge_clears_retired_lookup_fields(crm: Workspace) -> None:
     publish(crm, without)
     delete(crm, "account", account["id"])  # nothing looks it up any more
 
-    records.purge_record(crm, env=ENV, entity="account", record_id=account["id"])
+    records.purge_record(crm, env=ENV, entity="account", record_id=account["id"], principal=SYSTEM)
 
     assert [r["account"] for r in stored(crm, "deal")] == [None]
 
@@ -667,6 +700,7 @@ def test_bulk_writes_everything_in_one_transaction(crm: Workspace) -> None:
         create=[{"title": "A"}, {"title": "B", "amount": 5}],
         update=[{"id": old["id"], "version": 1, "amount": 7}],
         delete=[{"id": gone["id"]}],
+        principal=SYSTEM,
     )
 
     assert [r["title"] for r in result["created"]] == ["A", "B"]
@@ -692,6 +726,7 @@ def test_bulk_is_all_or_nothing_with_row_errors(crm: Workspace) -> None:
                 {"version": 1},
             ],
             delete=[{"id": old["id"], "why": "no"}],
+            principal=SYSTEM,
         )
 
     assert caught.value.status == 422
@@ -715,7 +750,11 @@ def test_bulk_with_only_conflicts_is_a_409(crm: Workspace) -> None:
 
     with pytest.raises(BatchRejected) as caught:
         records.bulk_write(
-            crm, env=ENV, entity="account", delete=[{"id": free["id"]}, {"id": account["id"]}]
+            crm,
+            env=ENV,
+            entity="account",
+            delete=[{"id": free["id"]}, {"id": account["id"]}],
+            principal=SYSTEM,
         )
 
     assert caught.value.status == 409
@@ -726,7 +765,11 @@ def test_bulk_with_only_conflicts_is_a_409(crm: Workspace) -> None:
 def test_bulk_rows_see_earlier_rows(crm: Workspace) -> None:
     with pytest.raises(BatchRejected) as caught:
         records.bulk_write(
-            crm, env=ENV, entity="account", create=[{"name": "Same"}, {"name": "Same"}]
+            crm,
+            env=ENV,
+            entity="account",
+            create=[{"name": "Same"}, {"name": "Same"}],
+            principal=SYSTEM,
         )
 
     assert issues(caught.value) == [("/create/1/name", "duplicate")]
@@ -735,7 +778,9 @@ def test_bulk_rows_see_earlier_rows(crm: Workspace) -> None:
 
 def test_bulk_size_is_capped(crm: Workspace) -> None:
     with pytest.raises(Invalid) as caught:
-        records.bulk_write(crm, env=ENV, entity="deal", create=[{"title": "x"}] * 1001)
+        records.bulk_write(
+            crm, env=ENV, entity="deal", create=[{"title": "x"}] * 1001, principal=SYSTEM
+        )
 
     assert issues(caught.value) == [("", "batch_too_large")]
     assert "at most 1000" in caught.value.message
@@ -748,7 +793,7 @@ def test_history_records_field_level_changes(crm: Workspace) -> None:
     deal = create(crm, "deal", title="T", amount=5, tags=["hot"])
     changed = patch(crm, "deal", deal, amount="7.25", tags=["hot", "vip"], title="T")
     delete(crm, "deal", deal["id"])
-    records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"])
+    records.restore_record(crm, env=ENV, entity="deal", record_id=deal["id"], principal=SYSTEM)
 
     entries = history(crm, "deal", deal["id"])
 
@@ -760,16 +805,23 @@ def test_history_records_field_level_changes(crm: Workspace) -> None:
     assert removal["changes"]["amount"] == 7.25
     assert restore["changes"]["deleted_at"][1] is None
     assert update["at"] == changed["updated_at"]
-    page = records.record_history(crm, env=ENV, entity="deal", record_id=deal["id"], limit=3)
+    page = records.record_history(
+        crm, env=ENV, entity="deal", record_id=deal["id"], limit=3, principal=SYSTEM
+    )
     rest = records.record_history(
-        crm, env=ENV, entity="deal", record_id=deal["id"], cursor=page["next_cursor"]
+        crm,
+        env=ENV,
+        entity="deal",
+        record_id=deal["id"],
+        cursor=page["next_cursor"],
+        principal=SYSTEM,
     )
     assert [e["action"] for e in rest["items"]] == ["create"]
 
 
 def test_history_of_an_unknown_record_is_404(crm: Workspace) -> None:
     with pytest.raises(RecordNotFound):
-        records.record_history(crm, env=ENV, entity="deal", record_id=42)
+        records.record_history(crm, env=ENV, entity="deal", record_id=42, principal=SYSTEM)
 
 
 def test_audit_rows_roll_back_with_the_change(crm: Workspace) -> None:
@@ -800,10 +852,10 @@ def test_environments_get_new_environment_tables(crm: Workspace) -> None:
 
 
 def test_schema_of_an_entity(crm: Workspace) -> None:
-    schema = records.entity_schema(crm, env=ENV, entity="deal", lang="zh")
+    schema = records.entity_schema(crm, env=ENV, entity="deal", lang="zh", principal=SYSTEM)
 
     assert schema["title"] == "商机"
     assert "title" in schema["required"]
     assert schema["properties"]["stage"]["default"] == "open"
     with pytest.raises(PlatformError):
-        records.entity_schema(crm, env=ENV, entity="nothing")
+        records.entity_schema(crm, env=ENV, entity="nothing", principal=SYSTEM)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from formloom.designer_api import meta_routes
 from formloom.platform.app import build_app
 from formloom.platform.settings import Settings
+from tests.clients import admin_client
 from tests.platform.crm_entities import ALL, ENV, FULL_DEAL, FULL_DEAL_JSON, publish
 
 BASE = f"/api/envs/{ENV}"
@@ -21,7 +22,7 @@ ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 def client(settings: Settings) -> Iterator[TestClient]:
     app = build_app(settings, routers=[meta_routes.router], run_worker=False)
     publish(app.state.workspace, *ALL)
-    with TestClient(app) as test_client:
+    with admin_client(app) as test_client:
         yield test_client
 
 
@@ -297,7 +298,7 @@ def test_history_shows_field_changes(client: TestClient) -> None:
 
     assert [e["action"] for e in entries] == ["update", "create"]
     assert entries[0]["changes"] == {"amount": [5, 6]}
-    assert entries[0]["actor"] is None
+    assert entries[0]["actor"] == entries[1]["actor"] == deal["created_by"] is not None
     assert client.get(f"{BASE}/records/deal/99/history").status_code == 404
 
 

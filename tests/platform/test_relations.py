@@ -16,6 +16,7 @@ from formloom.platform.metastore import MetaStore, PublishOptions, SourceDocumen
 from formloom.platform.record_errors import RecordInRecycleBin, StaleVersion
 from formloom.platform.record_query import list_records
 from tests.platform.crm_entities import ENV, field, label, lookup, publish
+from tests.principals import SYSTEM
 
 QUOTE = {
     "name": "quote",
@@ -76,18 +77,18 @@ def line(product: str, quantity: Any, price: Any = 10, **extra: Any) -> dict[str
 
 def create_quote(ws: Workspace, *lines: dict[str, Any]) -> dict[str, Any]:
     payload = {"title": "Q1", "lines": list(lines)}
-    return records.create_record(ws, env=ENV, entity="quote", payload=payload)
+    return records.create_record(ws, env=ENV, entity="quote", payload=payload, principal=SYSTEM)
 
 
 def patch(ws: Workspace, record: dict[str, Any], **values: Any) -> dict[str, Any]:
     payload = {"version": record["version"], **values}
     return records.update_record(
-        ws, env=ENV, entity="quote", record_id=record["id"], payload=payload
+        ws, env=ENV, entity="quote", record_id=record["id"], payload=payload, principal=SYSTEM
     )
 
 
 def get(ws: Workspace, entity: str, record_id: int) -> dict[str, Any]:
-    return records.get_record(ws, env=ENV, entity=entity, record_id=record_id)
+    return records.get_record(ws, env=ENV, entity=entity, record_id=record_id, principal=SYSTEM)
 
 
 def stored(ws: Workspace, entity: str) -> list[dict[str, Any]]:
@@ -233,12 +234,14 @@ def test_deleting_the_quote_takes_its_lines_along(sales: Workspace) -> None:
     (pen,) = quote["lines"]
 
     # when
-    records.delete_record(sales, env=ENV, entity="quote", record_id=quote["id"])
+    records.delete_record(sales, env=ENV, entity="quote", record_id=quote["id"], principal=SYSTEM)
 
     # then
     with pytest.raises(RecordInRecycleBin):
         get(sales, "quote_line", pen["id"])
-    restored = records.restore_record(sales, env=ENV, entity="quote", record_id=quote["id"])
+    restored = records.restore_record(
+        sales, env=ENV, entity="quote", record_id=quote["id"], principal=SYSTEM
+    )
     assert products(get(sales, "quote", restored["id"])) == [("pen", 2)]
 
 
@@ -360,7 +363,10 @@ def blog(workspace: Workspace) -> Workspace:
 
 def tags(ws: Workspace, *names: str) -> list[int]:
     return [
-        records.create_record(ws, env=ENV, entity="tag", payload={"name": n})["id"] for n in names
+        records.create_record(ws, env=ENV, entity="tag", payload={"name": n}, principal=SYSTEM)[
+            "id"
+        ]
+        for n in names
     ]
 
 
@@ -374,13 +380,15 @@ def links(ws: Workspace) -> list[tuple[int, int, int]]:
 
 
 def create_article(ws: Workspace, **values: Any) -> dict[str, Any]:
-    return records.create_record(ws, env=ENV, entity="article", payload={"title": "A", **values})
+    return records.create_record(
+        ws, env=ENV, entity="article", payload={"title": "A", **values}, principal=SYSTEM
+    )
 
 
 def patch_article(ws: Workspace, record: dict[str, Any], **values: Any) -> dict[str, Any]:
     payload = {"version": record["version"], **values}
     return records.update_record(
-        ws, env=ENV, entity="article", record_id=record["id"], payload=payload
+        ws, env=ENV, entity="article", record_id=record["id"], payload=payload, principal=SYSTEM
     )
 
 
@@ -413,14 +421,16 @@ def test_multi_lookups_add_remove_and_reorder(blog: Workspace) -> None:
     assert reordered["version"] == article["version"] + 1
     assert same["version"] == reordered["version"]
     assert title_only["tags"] == [c, b]
-    entry = records.record_history(blog, env=ENV, entity="article", record_id=article["id"])
+    entry = records.record_history(
+        blog, env=ENV, entity="article", record_id=article["id"], principal=SYSTEM
+    )
     assert entry["items"][1]["changes"] == {"tags": [[a, b], [c, b]]}
 
 
 def test_unknown_and_deleted_ids_name_their_position(blog: Workspace) -> None:
     # given
     a, b = tags(blog, "a", "b")
-    records.delete_record(blog, env=ENV, entity="tag", record_id=b)
+    records.delete_record(blog, env=ENV, entity="tag", record_id=b, principal=SYSTEM)
 
     # when
     with pytest.raises(Invalid) as caught:
@@ -440,9 +450,9 @@ def test_deleted_targets_are_hidden_and_purges_remove_links(blog: Workspace) -> 
     article = create_article(blog, tags=[a, b])
 
     # when
-    records.delete_record(blog, env=ENV, entity="tag", record_id=a)
+    records.delete_record(blog, env=ENV, entity="tag", record_id=a, principal=SYSTEM)
     hidden = get(blog, "article", article["id"])
-    records.purge_record(blog, env=ENV, entity="tag", record_id=a)
+    records.purge_record(blog, env=ENV, entity="tag", record_id=a, principal=SYSTEM)
 
     # then
     assert hidden["tags"] == [b]

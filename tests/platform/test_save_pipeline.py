@@ -18,7 +18,9 @@ from formloom.platform.errors import Invalid, PlatformError
 from formloom.platform.record_duplicates import DuplicateWarning
 from formloom.platform.record_errors import BatchRejected
 from formloom.platform.settings import Settings
+from tests.clients import admin_client
 from tests.platform.crm_entities import ENV, choices, field, label, publish
+from tests.principals import SYSTEM
 
 ACCOUNT = {
     "name": "account",
@@ -116,17 +118,22 @@ def _no_leftover_connections(workspace: Workspace) -> Iterator[None]:
 
 
 def create(ws: Workspace, entity: str, lang: str = "en", **values: Any) -> dict[str, Any]:
-    return records.create_record(ws, env=ENV, entity=entity, payload=values, lang=lang)
+    return records.create_record(
+        ws, env=ENV, entity=entity, payload=values, lang=lang, principal=SYSTEM
+    )
 
 
 def patch(ws: Workspace, entity: str, record: dict[str, Any], **values: Any) -> dict[str, Any]:
-    current = records.get_record(ws, env=ENV, entity=entity, record_id=record["id"])
+    current = records.get_record(
+        ws, env=ENV, entity=entity, record_id=record["id"], principal=SYSTEM
+    )
     return records.update_record(
         ws,
         env=ENV,
         entity=entity,
         record_id=record["id"],
         payload={"version": current["version"], **values},
+        principal=SYSTEM,
     )
 
 
@@ -249,7 +256,12 @@ def test_a_warn_rule_needs_confirmation(crm: Workspace) -> None:
     with pytest.raises(DuplicateWarning) as caught:
         create(crm, "account", name=" acme ltd ")
     confirmed = records.create_record(
-        crm, env=ENV, entity="account", payload={"name": " acme ltd "}, confirm_duplicates=True
+        crm,
+        env=ENV,
+        entity="account",
+        payload={"name": " acme ltd "},
+        confirm_duplicates=True,
+        principal=SYSTEM,
     )
 
     # then
@@ -317,7 +329,7 @@ def test_a_rule_over_several_fields_needs_all_of_them_to_match(crm: Workspace) -
 
 def test_records_in_the_recycle_bin_are_not_duplicates(crm: Workspace) -> None:
     gone = create(crm, "account", name="Gone", phone="13800138000")
-    records.delete_record(crm, env=ENV, entity="account", record_id=gone["id"])
+    records.delete_record(crm, env=ENV, entity="account", record_id=gone["id"], principal=SYSTEM)
 
     again = create(crm, "account", name="Gone", phone="13800138000")
 
@@ -328,7 +340,12 @@ def test_updates_check_duplicates_only_when_the_rule_fields_change(crm: Workspac
     # given: two records that already clash (the second was confirmed)
     create(crm, "account", name="Twin")
     twin = records.create_record(
-        crm, env=ENV, entity="account", payload={"name": "twin"}, confirm_duplicates=True
+        crm,
+        env=ENV,
+        entity="account",
+        payload={"name": "twin"},
+        confirm_duplicates=True,
+        principal=SYSTEM,
     )
     other = create(crm, "account", name="Other")
 
@@ -371,6 +388,7 @@ def test_bulk_rows_go_through_the_pipeline(crm: Workspace) -> None:
                 {"title": "neg", "amount": -1},
                 {"title": "won", "stage": "won"},
             ],
+            principal=SYSTEM,
         )
     )
 
@@ -386,9 +404,11 @@ def test_bulk_rows_go_through_the_pipeline(crm: Workspace) -> None:
 def test_bulk_duplicates_warn_within_the_batch_until_confirmed(crm: Workspace) -> None:
     rows = [{"name": "Acme"}, {"name": "ACME"}]
 
-    error = refused(lambda: records.bulk_write(crm, env=ENV, entity="account", create=rows))
+    error = refused(
+        lambda: records.bulk_write(crm, env=ENV, entity="account", create=rows, principal=SYSTEM)
+    )
     written = records.bulk_write(
-        crm, env=ENV, entity="account", create=rows, confirm_duplicates=True
+        crm, env=ENV, entity="account", create=rows, confirm_duplicates=True, principal=SYSTEM
     )
 
     assert error.status == 409
@@ -403,7 +423,7 @@ def test_bulk_duplicates_warn_within_the_batch_until_confirmed(crm: Workspace) -
 def client(settings: Settings) -> Iterator[TestClient]:
     app = build_app(settings, routers=[meta_routes.router], run_worker=False)
     publish(app.state.workspace, ACCOUNT, DEAL)
-    with TestClient(app) as test_client:
+    with admin_client(app) as test_client:
         yield test_client
 
 

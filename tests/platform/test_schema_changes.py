@@ -101,6 +101,11 @@ class Tables:
         return {k: v for k, v in self.columns(table).items() if k not in SYSTEM}
 
     def indexes(self, table: str) -> dict[str, tuple[tuple[str, ...], bool]]:
+        """The indexes of the entity's fields (not the system index every table has)."""
+        found = self.all_indexes(table)
+        return {name: spec for name, spec in found.items() if not name.startswith("sx_")}
+
+    def all_indexes(self, table: str) -> dict[str, tuple[tuple[str, ...], bool]]:
         found = self._inspect(lambda i: i.get_indexes(table, schema=self.schema))
         return {ix["name"]: (tuple(ix["column_names"]), bool(ix["unique"])) for ix in found}
 
@@ -677,6 +682,8 @@ def test_a_longer_text_keeps_the_values(store: MetaStore, tables: Tables) -> Non
     assert tables.user_columns("deal") == {"title": "string(500)"}
     assert tables.values("deal", "title") == ["x" * 255, "y" * 500]
     assert tables.indexes("deal") == {"uq_deal__title": (("title",), True)}
+    # every entity table is indexed on its owner, for record scopes (own, team)
+    assert tables.all_indexes("deal")["sx_deal__owner"] == (("owner_id", "id"), False)
 
 
 def test_single_select_to_multi_select_wraps_each_value_in_a_list(
