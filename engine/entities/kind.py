@@ -290,6 +290,12 @@ def _other_entities(context: CheckContext, name: str) -> dict[str, EntityDoc]:
     return others
 
 
+#: System columns an entity's own indexes may name besides its fields. ``owner_id``
+#: serves lists limited to one owner's records (record scopes "own" and "team"),
+#: e.g. an index (owner_id, close_date) for "my opportunities by close date".
+SYSTEM_INDEXABLE = ("created_at", "updated_at", "owner_id")
+
+
 def _check_indexes(document: EntityDoc, names: set[str]) -> list[Issue]:
     issues: list[Issue] = []
     index_counts = Counter(ix.name for ix in document.indexes)
@@ -300,7 +306,17 @@ def _check_indexes(document: EntityDoc, names: set[str]) -> list[Issue]:
                 Issue(at + "/name", "duplicate_index", f"index `{index.name}` is defined twice")
             )
         for j, field_name in enumerate(index.fields):
-            if field_name not in names and field_name not in ("created_at", "updated_at"):
+            if field_name == "owner_id" and index.unique:
+                issues.append(
+                    Issue(
+                        at + pointer("fields", j),
+                        "owner_in_unique_index",
+                        f"index `{index.name}` is unique: the owner can only be part of "
+                        "non-unique indexes (e.g. owner + close date, for lists limited to "
+                        "one owner's records); drop `unique` or the owner",
+                    )
+                )
+            elif field_name not in names and field_name not in SYSTEM_INDEXABLE:
                 issues.append(
                     Issue(
                         at + pointer("fields", j),

@@ -363,3 +363,23 @@ def test_the_schema_file_in_docs_is_current() -> None:
     assert path.read_text(encoding="utf-8") == text, (
         f"{path} is stale: run `formloom meta schemas docs/schemas`"
     )
+
+
+def test_entity_indexes_may_name_the_owner_but_not_in_a_unique_index() -> None:
+    from formloom.engine.errors import DocumentInvalid
+    from formloom.engine.meta import document_kinds
+
+    kind = document_kinds.get("entity")
+    body = {
+        "name": "deal",
+        "label": {"en": "Deal", "zh": "商机"},
+        "fields": [{"name": "close_date", "label": {"en": "Close", "zh": "成交"}, "type": "date"}],
+        "indexes": [{"name": "mine", "fields": ["owner_id", "close_date"]}],
+    }
+    assert kind.validate(body).indexes[0].fields == ["owner_id", "close_date"]
+    unique = {**body, "indexes": [{"name": "mine", "fields": ["owner_id"], "unique": True}]}
+    with pytest.raises(DocumentInvalid) as caught:
+        kind.validate(unique)
+    assert [(i.path, i.code) for i in caught.value.issues] == [
+        ("/indexes/0/fields/0", "owner_in_unique_index")
+    ]
