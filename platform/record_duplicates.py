@@ -36,6 +36,7 @@ from sqlalchemy import ColumnElement, Connection, func, literal, select
 from formloom.engine.entities.model import DuplicateRule
 from formloom.engine.errors import Issue, pointer
 from formloom.engine.records.rules import duplicate_key, fold
+from formloom.platform.access import Access
 from formloom.platform.entity_runtime import RuntimeEntity
 from formloom.platform.errors import Conflict
 from formloom.platform.record_errors import say
@@ -84,11 +85,14 @@ def find_duplicates(
     *,
     changed: set[str] | None,
     record_id: int | None,
+    access: Access | None = None,
 ) -> list[DuplicateMatch]:
     """What each rule finds for a record with stored ``values``.
 
     ``changed`` (None on create) limits an update to the rules it touches;
-    ``record_id`` is the record itself, never its own duplicate.
+    ``record_id`` is the record itself, never its own duplicate. With ``access``,
+    the title of a duplicate the actor may not read is not shown (its id is: a
+    rule exists to say that the record is already there).
     """
     matches = []
     for rule in rules:
@@ -101,7 +105,9 @@ def find_duplicates(
         if any(key is None for key in keys.values()):
             continue
         raw = {name: values[name] for name in rule.fields}
-        found = _matching(conn, entity, keys, raw, normalised=normalised, record_id=record_id)
+        found = _matching(
+            conn, entity, keys, raw, normalised=normalised, record_id=record_id, access=access
+        )
         if found:
             matches.append(DuplicateMatch(rule, tuple(found)))
     return matches
@@ -115,11 +121,14 @@ def _matching(
     *,
     normalised: bool,
     record_id: int | None,
+    access: Access | None = None,
 ) -> list[tuple[int, str | None]]:
     table = entity.table
     title = entity.document.title_field
+    if access is not None and title in access.hidden(entity.name):
+        title = None
     folded = [n for n, k in keys.items() if normalised and isinstance(k, str)]
-    columns = [table.c.id, *(table.c[n] for n in folded)]
+    columns = [table.c.id, table.c.owner_id, *(table.c[n] for n in folded)]
     if title is not None and title not in folded:
         columns.append(table.c[title])
     query = select(*columns).where(table.c.deleted_at.is_(None))
@@ -135,6 +144,8 @@ def _matching(
         mapping = row._mapping
         if all(fold(str(mapping[n])) == keys[n] for n in folded):
             shown = mapping[title] if title is not None else None
+            if access is not None and not access.allows_row(entity.name, "read", mapping):
+                shown = None
             found.append((int(mapping["id"]), None if shown is None else str(shown)))
     return found[:MAX_LISTED]
 

@@ -122,6 +122,7 @@ def run_rules(
             values,
             changed=changed,
             record_id=record.get("id"),
+            access=ctx.reader(),
         )
         blocking = [m for m in matches if m.rule.action == "block"]
         outcome.issues += duplicate_issues(entity, blocking, at=at, lang=ctx.lang)

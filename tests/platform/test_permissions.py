@@ -39,6 +39,7 @@ ACCOUNT = {
     "label": label("Account", "客户"),
     "title_field": "name",
     "fields": [field("name", required=True, searchable=True), field("industry")],
+    "duplicate_rules": [{"name": "same_name", "fields": ["name"], "action": "warn"}],
 }
 DEAL = {
     "name": "deal",
@@ -521,3 +522,17 @@ def test_manage_users_and_manage_metadata_come_from_production_roles(world: Worl
     assert published.status_code == 200, published.text
     versions = client.get(f"{meta}/versions", headers=people["releaser"]).json()
     assert versions[-1]["published_by"] == "releaser"
+
+
+def test_duplicate_warnings_do_not_show_titles_the_writer_may_not_read(world: World) -> None:
+    client = world.client
+    theirs = next(i for i, o in world.accounts.items() if o == "rep2")
+    mine = next(i for i, o in world.accounts.items() if o == "rep1")
+    for target, shown in ((theirs, False), (mine, True)):
+        name = client.get(f"{BASE}/account/{target}", headers=world.as_("admin")).json()["name"]
+        warned = client.post(f"{BASE}/account", json={"name": name}, headers=world.as_("rep1"))
+        assert warned.status_code == 409, warned.text
+        (rule,) = warned.json()["duplicates"]
+        assert [r["id"] for r in rule["records"]] == [target]
+        assert (rule["records"][0]["title"] == name) is shown
+        assert (name in warned.text) is shown
