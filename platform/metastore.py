@@ -27,7 +27,7 @@ from formloom.platform.environments import require_environment, require_environm
 from formloom.platform.errors import Conflict, Invalid, NotFound
 from formloom.platform.publishers import PublishSession, publisher_for
 from formloom.platform.schema_sync import Observer, SchemaSync
-from formloom.platform.tables import meta_document, meta_version
+from formloom.platform.tables import meta_document, meta_version, user
 
 DRAFT = "draft"
 PUBLISHED = "published"
@@ -173,7 +173,11 @@ class MetaStore:
     def validate(self, env: str, kind: str, body: Any) -> list[Issue]:
         """Every problem of ``body`` as if it were published now (nothing is saved)."""
         document_kind = kind_of(kind)
-        context = CheckContext(published=self.published(env))
+        users = None
+        if kind in NAMES_USERS:
+            with self.workspace.begin(readonly=True) as conn:
+                users = _active_users(conn)
+        context = CheckContext(published=self.published(env), users=users)
         try:
             document_kind.validate(body, context)
         except DocumentInvalid as exc:
@@ -214,7 +218,7 @@ class MetaStore:
     def publish(self, env: str, kind: str, name: str, options: PublishOptions) -> PublishResult:
         """Publish the saved draft of a document."""
         kind_of(kind)
-        with self._session(env, options) as (conn, session):
+        with self._session(env, options, kinds={kind}) as (conn, session):
             row = _document_row(conn, kind, name, lock=True)
             if row is None or row.draft is None:
                 raise Conflict(
@@ -261,7 +265,7 @@ class MetaStore:
         for doc, name in named:
             pending.setdefault(doc.kind, {})[name] = doc.body
         results = []
-        with self._session(env, options, pending=pending) as (conn, session):
+        with self._session(env, options, pending=pending, kinds=set(pending)) as (conn, session):
             for doc, name in _in_dependency_order(named):
                 before = len(session.issues)
                 try:
@@ -284,7 +288,7 @@ class MetaStore:
         """Publish an earlier version again, as a new version."""
         body = self.version(env, kind, name, version)
         comment = options.comment or f"rollback to version {version}"
-        with self._session(env, options) as (conn, session):
+        with self._session(env, options, kinds={kind}) as (conn, session):
             _document_row(conn, kind, name, lock=True)
             result = self._publish_one(
                 conn, session, kind, name, body, "rollback", options, comment=comment
@@ -328,6 +332,7 @@ class MetaStore:
         env: str,
         options: PublishOptions,
         pending: dict[str, dict[str, dict[str, Any]]] | None = None,
+        kinds: set[str] | None = None,
     ) -> Iterator[tuple[Connection, PublishSession]]:
         try:
             with self.workspace.begin(env) as conn:
@@ -335,7 +340,8 @@ class MetaStore:
                     conn, self.workspace, env, force=options.force, observer=self.ddl_observer
                 )
                 published = _published_bodies_of(conn, self.workspace, env)
-                context = CheckContext(published=published, pending=pending or {})
+                users = _active_users(conn) if (kinds or set()) & NAMES_USERS else None
+                context = CheckContext(published=published, pending=pending or {}, users=users)
                 yield conn, PublishSession(sync=sync, context=context, purge=options.purge)
                 sync.finish()
         except DocumentInvalid as exc:
@@ -398,8 +404,21 @@ class MetaStore:
             )
         published = dict(session.context.published)
         published[kind] = {**published.get(kind, {}), name: body}
-        session.context = CheckContext(published=published, pending=session.context.pending)
+        session.context = CheckContext(
+            published=published, pending=session.context.pending, users=session.context.users
+        )
         return PublishResult(kind, name, version, changed=True)
+
+
+#: Kinds whose documents name users by id (checked against the workspace's active users).
+NAMES_USERS = frozenset({"flow"})
+
+
+def _active_users(conn: Connection) -> frozenset[int]:
+    """Ids of the workspace's active users (the platform tables are reachable from any
+    environment transaction)."""
+    query = select(user.c.id).where(user.c.active.is_(True))
+    return frozenset(int(i) for i in conn.execute(query).scalars())
 
 
 def kind_of(kind: str) -> DocumentKind[Any]:
