@@ -19,9 +19,9 @@ from formloom.engine.entities.changes import (
     plan_entity_change,
     plan_entity_removal,
 )
-from formloom.engine.errors import Issue
+from formloom.engine.errors import DocumentInvalid, Issue
 from formloom.engine.fields import field_types
-from formloom.engine.meta import CheckContext
+from formloom.engine.meta import CheckContext, document_kinds
 from formloom.platform.formula_jobs import enqueue_recomputes
 from formloom.platform.schema_sync import SchemaSync
 
@@ -65,7 +65,10 @@ class EntityPublisher(KindPublisher):
         session.sync.apply(plan)
         assert plan.document is not None
         enqueue_recomputes(session.sync.conn, previous, plan.document, version=version)
-        return plan.document.model_dump(mode="json", exclude_none=True)
+        body = plan.document.model_dump(mode="json", exclude_none=True)
+        if previous is not None:
+            session.issues += dependant_issues(session.context, document.name, body)
+        return body
 
     def removal_issues(self, session: PublishSession, name: str) -> list[Issue]:
         """Why entity ``name`` cannot be removed.
@@ -75,7 +78,7 @@ class EntityPublisher(KindPublisher):
         removed field or entity keeps its column, and its foreign key, until it is
         purged).
         """
-        issues = []
+        issues = dependant_issues(session.context, name, None)
         reported: set[tuple[str, str]] = set()
         for other_name, body in session.context.published.get("entity", {}).items():
             if other_name == name:
@@ -138,6 +141,81 @@ class EntityPublisher(KindPublisher):
     def remove(self, session: PublishSession, old: dict[str, Any]) -> None:
         plan = plan_entity_removal(EntityDoc.model_validate(old), purge=session.purge)
         session.sync.apply(plan)
+
+
+def _current(context: CheckContext, kind: str) -> dict[str, Any]:
+    """The documents of ``kind`` as they will be after this batch (pending ones win)."""
+    return {**context.published.get(kind, {}), **context.pending.get(kind, {})}
+
+
+def dependant_issues(
+    context: CheckContext, entity: str, body: dict[str, Any] | None
+) -> list[Issue]:
+    """Why roles and flows that name entity ``entity`` would break if it became ``body``
+    (None: removed). A change that needs them changed is refused, naming them: change
+    them first, or in the same batch."""
+    issues = []
+    fields = {f["name"] for f in (body or {}).get("fields", [])}
+    for role_name, role in _current(context, "role").items():
+        rules = role.get("entities", {}) if isinstance(role, dict) else {}
+        entry = rules.get(entity)
+        if not isinstance(entry, dict):
+            continue
+        if body is None:
+            issues.append(
+                Issue(
+                    "",
+                    "referenced",
+                    f"entity `{entity}` is named by role `{role_name}`; remove it from the role "
+                    "first (or publish both in one batch)",
+                )
+            )
+            continue
+        for field_name in sorted(set(entry.get("fields") or {}) - fields):
+            issues.append(
+                Issue(
+                    "",
+                    "referenced",
+                    f"field `{entity}.{field_name}` is named by role `{role_name}`; remove it "
+                    "from the role first (or publish both in one batch)",
+                )
+            )
+    flows = {
+        n: f
+        for n, f in _current(context, "flow").items()
+        if isinstance(f, dict) and f.get("entity") == entity
+    }
+    if flows and body is None:
+        names = ", ".join(f"`{n}`" for n in sorted(flows))
+        issues.append(
+            Issue(
+                "",
+                "referenced",
+                f"entity `{entity}` has approval flows ({names}); remove them first",
+            )
+        )
+        return issues
+    if flows:
+        entities = {**_current(context, "entity"), entity: body}
+        after = CheckContext(
+            published={**context.published, "entity": entities},
+            pending={k: v for k, v in context.pending.items() if k != "entity"},
+            users=context.users,
+        )
+        for flow_name, flow in sorted(flows.items()):
+            try:
+                document_kinds.get("flow").validate(flow, after)
+            except DocumentInvalid as exc:
+                issues.append(
+                    Issue(
+                        "",
+                        "referenced",
+                        f"approval flow `{flow_name}` would no longer be valid: "
+                        f"{exc.issues[0].message}; change the flow first (or publish both in "
+                        "one batch)",
+                    )
+                )
+    return issues
 
 
 _publishers: dict[str, KindPublisher] = {"entity": EntityPublisher()}
