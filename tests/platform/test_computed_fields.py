@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -403,6 +404,29 @@ def test_a_new_counter_passes_over_numbers_already_given(crm: Workspace) -> None
 
     # then
     assert third["number"] == second["number"][:-4] + "0003"
+
+
+def test_an_auto_number_added_later_numbers_the_existing_rows(crm: Workspace) -> None:
+    # given: records without the field, one of them created in 2025
+    without = {**DEAL, "fields": [f for f in DEAL["fields"] if f["name"] != "number"]}
+    publish_one(crm, without)
+    old, mid, new = (create(crm, "deal", title=t) for t in ("old", "mid", "new"))
+    with crm.begin(ENV) as conn:
+        table = sa.Table("deal", sa.MetaData(), autoload_with=conn, schema=crm.env_schema(ENV))
+        stamp = datetime(2025, 6, 1, tzinfo=UTC)
+        conn.execute(sa.update(table).where(table.c.id == old["id"]).values(created_at=stamp))
+
+    # when: the auto-number field is added and its backfill job runs
+    publish_one(crm, DEAL)
+    assert get(crm, "deal", mid["id"])["number"] is None  # the job has not run yet
+    assert Worker(crm).run_once() == 1
+    later = create(crm, "deal", title="later")
+
+    # then: each existing row is numbered in its own year, and new ones continue
+    year = datetime.now(ZoneInfo("Asia/Shanghai")).year
+    numbers = [get(crm, "deal", r["id"])["number"] for r in (old, mid, new, later)]
+    assert numbers == ["HT-2025-0001", f"HT-{year}-0001", f"HT-{year}-0002", f"HT-{year}-0003"]
+    assert get(crm, "deal", mid["id"])["version"] == mid["version"]  # derived: no new version
 
 
 def test_the_record_schema_marks_computed_fields_read_only(crm: Workspace) -> None:
