@@ -26,6 +26,7 @@ from formloom.platform import (
     api_env_audit,
     api_environments,
     api_files,
+    api_flows,
     api_import_export,
     api_jobs,
     api_record_list,
@@ -91,6 +92,7 @@ def build_app(
     app.include_router(api_record_list.router)
     app.include_router(api_files.router)
     app.include_router(api_env_audit.router)
+    app.include_router(api_flows.router)
     for router in routers:
         app.include_router(router)
 

@@ -28,6 +28,7 @@ from formloom.engine.records.payload import CheckedPayload, check_payload
 from formloom.platform.access import Access
 from formloom.platform.audit import AuditEvent
 from formloom.platform.entity_runtime import RuntimeEntity
+from formloom.platform.flow_locks import refuse_locked_change
 from formloom.platform.record_cascade import (
     after_delete,
     carry_out_purge,
@@ -309,6 +310,7 @@ class RecordWriter(WriteContext):
         at: str,
     ) -> RowMapping:
         """The conditional UPDATE: only version ``expected`` of a live record changes."""
+        self.check_lock(entity, record_id, set(values), at=at)
         table = entity.table
         row = self.conn.execute(
             update(table)
@@ -323,6 +325,12 @@ class RecordWriter(WriteContext):
         if row is None:
             raise self.why_not_written(entity, record_id, expected, at=at)
         return row._mapping
+
+    def check_lock(
+        self, entity: RuntimeEntity, record_id: int, fields: set[str], *, at: str
+    ) -> None:
+        """Refuse to change ``fields`` of a record in approval (see :mod:`flow_locks`)."""
+        refuse_locked_change(self, entity, record_id, fields, at=at)
 
     def delete(
         self, entity: RuntimeEntity, record_id: int, *, version: int | None, at: str = ""

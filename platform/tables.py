@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -306,5 +307,135 @@ uploaded_file = Table(
     Column("sha256", String(64), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("created_by", BigInteger, nullable=True),
+    schema=ENV,
+)
+
+# -- approval flows (see formloom.platform.flow_runtime) ----------------------------------------
+# Every action on an instance is a conditional UPDATE on these rows (``rev`` and ``status``
+# in the WHERE clause, the row count checked), so two approvers can never both win.
+
+#: Running and finished approval instances (审批实例). An instance is pinned to the exact flow
+#: version it started with (``flow`` + ``flow_version``, a row of ``fl_meta_version``).
+#: ``round`` counts submissions (a return bumps it: approvals of earlier rounds do not count
+#: for the repeated-approver policy). ``choices``: approvers chosen by the submitter and by
+#: previous approvers, ``{"submitter": {node: [ids]}, "previous": {node: [ids]}}``.
+approval_instance = Table(
+    "fl_approval_instance",
+    env_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("flow", String(63), nullable=False),
+    Column("flow_version", Integer, nullable=False),
+    Column("entity", String(63), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("submitter_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("round", Integer, nullable=False, server_default="1"),
+    Column("choices", JSON, nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("rev", Integer, nullable=False, server_default="1"),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    # At most one running instance per record; also the record lock's lookup.
+    Index(
+        "uq_fl_approval_instance_running",
+        "entity",
+        "record_id",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
+    Index("ix_fl_approval_instance_record", "entity", "record_id", "id"),
+    Index("ix_fl_approval_instance_submitter", "submitter_id", "id"),
+    schema=ENV,
+)
+
+#: Where an instance stands: one token per active node (an approver or handler step waiting
+#: for people, the submitter's step after a return) and per branch waiting at a parallel join.
+#: ``previous_node``: the person step completed just before (the consecutive-approver policy).
+approval_token = Table(
+    "fl_approval_token",
+    env_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("instance_id", BigInteger, nullable=False),
+    Column("node_id", String(63), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("previous_node", String(63), nullable=True),
+    Column("round", Integer, nullable=False),
+    Column("rev", Integer, nullable=False, server_default="1"),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Index("ix_fl_approval_token_instance", "instance_id", "status"),
+    schema=ENV,
+)
+
+#: People's work on a step: approve, handle (办理), resubmit (the submitter after a return)
+#: or a copy (cc). A step's tasks form ``slot`` chains ordered by ``seq``: one chain per person
+#: (countersign, or-sign), or one chain for the whole step (sequential); add-approver inserts
+#: into a chain (before/after) or adds a chain (alongside). ``auto``: why the platform decided
+#: the task (e.g. ``repeated_approver``, ``timeout``); None for people's decisions.
+approval_task = Table(
+    "fl_approval_task",
+    env_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("instance_id", BigInteger, nullable=False),
+    Column("token_id", BigInteger, nullable=True),
+    Column("node_id", String(63), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("assignee_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("slot", Integer, nullable=False, server_default="0"),
+    Column("seq", Integer, nullable=False, server_default="0"),
+    Column("added", String(16), nullable=True),
+    Column("origin_task_id", BigInteger, nullable=True),
+    Column("auto", String(40), nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("decided_by", BigInteger, nullable=True),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("activated_at", UtcDateTime(), nullable=True),
+    Column("round", Integer, nullable=False),
+    Column("rev", Integer, nullable=False, server_default="1"),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_fl_approval_task_assignee", "assignee_id", "status", "id"),
+    Index("ix_fl_approval_task_instance", "instance_id", "id"),
+    Index("ix_fl_approval_task_token", "token_id"),
+    schema=ENV,
+)
+
+#: The timeline of an instance (append-only): who did what, when, with which comment and
+#: attachments (file ids); automatic decisions have no actor and say why in ``details``.
+approval_event = Table(
+    "fl_approval_event",
+    env_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("instance_id", BigInteger, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor_id", BigInteger, nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("node_id", String(63), nullable=True),
+    Column("task_id", BigInteger, nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("attachments", JSON, nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_fl_approval_event_instance", "instance_id", "id"),
+    schema=ENV,
+)
+
+#: In-app notifications (new task, reminder, copy, outcome, a flow's `notify` action).
+#: ``dedupe_key`` makes a job's or a timer's notification idempotent.
+notification = Table(
+    "fl_notification",
+    env_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("instance_id", BigInteger, nullable=True),
+    Column("task_id", BigInteger, nullable=True),
+    Column("message", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("read_at", UtcDateTime(), nullable=True),
+    Column("dedupe_key", String(200), nullable=True),
+    Index("ix_fl_notification_user", "user_id", "id"),
+    Index("uq_fl_notification_dedupe", "dedupe_key", unique=True),
     schema=ENV,
 )

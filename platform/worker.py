@@ -24,6 +24,7 @@ clocks synchronised (NTP) and the lease well above any clock skew.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -92,6 +93,22 @@ class Claim:
     repeat_seconds: int | None
 
 
+#: The modules that register the platform's own job types when imported.
+PLATFORM_JOB_MODULES = (
+    "formloom.platform.formula_jobs",
+    "formloom.platform.record_import",
+    "formloom.platform.flow_actions",
+    "formloom.platform.flow_timers",
+)
+
+
+def load_platform_job_types() -> None:
+    """Import every module that registers a job type, so that a worker started on its
+    own (``formloom worker``) knows them all, not only those its entry point imported."""
+    for module in PLATFORM_JOB_MODULES:
+        importlib.import_module(module)
+
+
 class Worker:
     """Runs due jobs of every environment of a workspace.
 
@@ -118,6 +135,7 @@ class Worker:
         self.lease = timedelta(seconds=lease_seconds)
         self.retry = retry or RetryPolicy()
         self.clock = clock
+        load_platform_job_types()
         self._stop_event: threading.Event | None = None
 
     # -- running -----------------------------------------------------------------------------

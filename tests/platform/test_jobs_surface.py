@@ -69,3 +69,21 @@ def test_job_progress_and_retry_over_http(settings, failing_job, workspace):
         assert retried.json()["status"] == "queued"
         assert client.get("/api/jobs/424242").status_code == 404
         assert client.get(f"/api/jobs/{failing_job}", params={"env": "nowhere"}).status_code == 404
+
+
+def test_a_worker_started_on_its_own_knows_every_platform_job_type() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from formloom.platform.worker import PLATFORM_JOB_MODULES, load_platform_job_types\n"
+        "from formloom.platform.jobs import job_types\n"
+        "load_platform_job_types()\n"
+        "print(','.join(sorted(job_types.names())))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    names = set(done.stdout.strip().split(","))
+    assert {"import_records", "recompute_formulas", "backfill_auto_numbers"} <= names
+    assert len([n for n in names if n.startswith("approval")]) >= 3, names
