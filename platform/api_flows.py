@@ -7,7 +7,9 @@
   ``return``, ``transfer``, ``add_approver``, ``resubmit``, ``reassign`` (admins).
 - ``POST approvals/instances/{id}/{action}``: ``withdraw``, ``remind``, ``comment``,
   ``terminate`` (admins); ``POST approvals/instances/{id}/migrate`` (admins).
-- ``GET  approvals/inbox?box=pending|submitted|cc|done``; ``GET approvals/instances/{id}``.
+- ``GET  approvals/inbox?box=pending|submitted|cc|done``; ``GET approvals/instances/{id}``;
+  ``GET approvals/tasks/{task_id}`` (both with ``record``: the record as the current
+  step lets the caller see it).
 - ``GET  notifications``; ``POST notifications/read``.
 
 See ``docs/approvals.md``. Errors are problem+json; a task someone else decided
@@ -130,6 +132,16 @@ def instance(
     """An instance: status, current steps, tasks and timeline."""
     return flow_inbox.instance_detail(
         workspace, env=env, instance_id=instance_id, principal=principal, lang=lang
+    )
+
+
+@router.get("/approvals/tasks/{task_id}")
+def task(
+    env: str, task_id: int, workspace: WorkspaceDep, principal: PrincipalDep, lang: LangDep
+) -> dict[str, Any]:
+    """A task, its instance and the record as the task's step lets the caller see it."""
+    return flow_inbox.task_detail(
+        workspace, env=env, task_id=task_id, principal=principal, lang=lang
     )
 
 

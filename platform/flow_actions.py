@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -52,7 +52,13 @@ class FlowWriter(RecordWriter):
         self.node_id: str | None = None
 
     def check_lock(
-        self, entity: RuntimeEntity, record_id: int, fields: set[str], *, at: str
+        self,
+        entity: RuntimeEntity,
+        record_id: int | None,
+        fields: set[str],
+        *,
+        at: str,
+        values: Mapping[str, Any] | None = None,
     ) -> None:
         """The flow changes its own record: nothing to refuse."""
 

@@ -7,6 +7,9 @@
   every task, and the timeline (who, what, when, comment, attachments; automatic
   decisions with their reason). Participants, admins and whoever may read the
   record may look.
+- :func:`task_detail`: one task with its instance's summary.
+  Both show the record as the current step lets the caller see it
+  (:func:`~formloom.platform.flow_view.record_snapshot`).
 - :func:`record_approvals`: the approval status of a record and its instances.
 """
 
@@ -25,6 +28,7 @@ from formloom.platform.flow_errors import NotAllowed, not_found, status_zh
 from formloom.platform.flow_policies import REASONS
 from formloom.platform.flow_runtime import approval_transaction, is_participant
 from formloom.platform.flow_state import ACTED, CC, OPEN, PENDING, RUNNING, SENT, read_instance
+from formloom.platform.flow_view import record_snapshot
 from formloom.platform.principal import Principal
 from formloom.platform.record_context import WriteContext
 from formloom.platform.record_errors import say
@@ -93,7 +97,29 @@ def instance_detail(
         if instance is None:
             raise not_found(lang, env, "instance", instance_id)
         _require_view(conn, workspace, env, instance, principal, lang)
-        return instance_view(conn, workspace, env, instance, lang)
+        view = instance_view(conn, workspace, env, instance, lang)
+        view["record"] = record_snapshot(conn, workspace, env, instance, principal, lang)
+        return view
+
+
+def task_detail(
+    workspace: Workspace, *, env: str, task_id: int, principal: Principal, lang: str = "en"
+) -> dict[str, Any]:
+    """A task with its instance's summary and the record as the task's step shows it to the
+    caller (the assignee; otherwise whoever may see the instance)."""
+    with approval_transaction(workspace, env, principal, lang, readonly=True) as conn:
+        task = conn.execute(select(approval_task).where(approval_task.c.id == task_id)).first()
+        if task is None:
+            raise not_found(lang, env, "task", task_id)
+        instance = read_instance(conn, task.instance_id)
+        assert instance is not None
+        if task.assignee_id != principal.user_id:
+            _require_view(conn, workspace, env, instance, principal, lang)
+        return {
+            **_task_json(conn, workspace, env, instance, task, lang),
+            "instance": _summary(conn, workspace, env, instance, lang),
+            "record": record_snapshot(conn, workspace, env, instance, principal, lang),
+        }
 
 
 def record_approvals(

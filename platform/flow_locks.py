@@ -13,12 +13,14 @@ from. The flow's own changes (``set_fields`` actions) go through
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
 from formloom.engine.errors import Issue
+from formloom.engine.fields.relations import ChildTableOptions
+from formloom.engine.fields.types import LookupOptions
 from formloom.platform.entity_runtime import RuntimeEntity
 from formloom.platform.flow_definitions import flow_document
 from formloom.platform.flow_errors import RecordLocked
@@ -44,10 +46,21 @@ def running_instance(conn: Connection, entity: str, record_id: int) -> Row[Any] 
 
 
 def refuse_locked_change(
-    writer: WriteContext, entity: RuntimeEntity, record_id: int, fields: Set[str], *, at: str
+    writer: WriteContext,
+    entity: RuntimeEntity,
+    record_id: int | None,
+    fields: Set[str],
+    *,
+    at: str,
+    values: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise :class:`RecordLocked` if the record is in approval and the writer's actor may not
-    change ``fields`` now (``deleted_at`` among them: a delete, never allowed)."""
+    change ``fields`` now (``deleted_at`` among them: a delete, never allowed), or if it is a
+    row of a child table whose parent is in approval (``record_id`` None: a new record with
+    ``values``)."""
+    refuse_locked_child(writer, entity, record_id, values or {}, at=at)
+    if record_id is None:
+        return
     running = running_instance(writer.conn, entity.name, record_id)
     if running is None:
         return
@@ -59,6 +72,61 @@ def refuse_locked_change(
     if not deleting and (editable is EVERY_FIELD or wanted <= editable):
         return
     raise _locked(writer, entity.name, record_id, running, deleting, wanted, editable, at)
+
+
+def child_tables_of(
+    writer: WriteContext, entity: RuntimeEntity
+) -> list[tuple[RuntimeEntity, str, str]]:
+    """The child tables ``entity``'s records are rows of: (parent entity, child_table
+    field, the child's lookup to the parent)."""
+    found = []
+    for link, compiled in entity.compiled.fields.items():
+        options = compiled.options
+        if not isinstance(options, LookupOptions):
+            continue
+        parent = writer.entity(options.entity)
+        for name, parent_field in parent.compiled.fields.items():
+            table = parent_field.options
+            if (
+                isinstance(table, ChildTableOptions)
+                and table.entity == entity.name
+                and table.field == link
+            ):
+                found.append((parent, name, link))
+    return found
+
+
+def refuse_locked_child(
+    writer: WriteContext,
+    entity: RuntimeEntity,
+    record_id: int | None,
+    values: Mapping[str, Any],
+    *,
+    at: str,
+) -> None:
+    """Raise :class:`RecordLocked` if the record (or new record with ``values``) is a row of
+    a child table whose parent, before or after the change, is in approval and the actor's
+    open task does not make that child table editable."""
+    tables = child_tables_of(writer, entity)
+    if not tables:
+        return
+    current: dict[str, Any] = {}
+    if record_id is not None:
+        table = entity.table
+        found = writer.conn.execute(select(table).where(table.c.id == record_id)).first()
+        current = dict(found._mapping) if found is not None else {}
+    for parent, name, link in tables:
+        parent_ids = {int(v) for v in (current.get(link), values.get(link)) if v is not None}
+        for parent_id in sorted(parent_ids):
+            running = running_instance(writer.conn, parent.name, parent_id)
+            if running is None:
+                continue
+            editable: frozenset[str] | None = frozenset()
+            if writer.actor_id is not None:
+                editable = editable_fields(writer, running, writer.actor_id)
+            if editable is EVERY_FIELD or name in editable:
+                continue
+            raise _child_locked(writer, parent.name, parent_id, name, running, editable, at)
 
 
 def editable_fields(writer: WriteContext, running: Row[Any], user_id: int) -> frozenset[str] | None:
@@ -126,3 +194,27 @@ def _locked(
         )
     error = RecordLocked(message, issues=[Issue(at, RecordLocked.code, message)])
     return error
+
+
+def _child_locked(
+    writer: WriteContext,
+    parent: str,
+    parent_id: int,
+    name: str,
+    running: Row[Any],
+    editable: frozenset[str] | None,
+    at: str,
+) -> RecordLocked:
+    withdraw = f"POST /api/envs/{writer.env}/approvals/instances/{running.id}/withdraw"
+    allowed = ", ".join(f"`{f}`" for f in sorted(editable or ())) or "none"
+    message = writer.say(
+        f"`{parent}` {parent_id} is in approval (instance {running.id} of flow "
+        f"`{running.flow}`): the rows of its child table `{name}` change only through the "
+        f"flow, so they cannot be added, changed or deleted now (fields editable for you at "
+        f"this step: {allowed}); withdraw it ({withdraw}) or wait for the outcome",
+        f"`{parent}` 记录 {parent_id} 正在审批中（流程 `{running.flow}` 的实例 {running.id}）："
+        f"其子表 `{name}` 的行只能通过流程修改，当前不能新增、修改或删除"
+        f"（您在此步骤可编辑的字段：{'无' if allowed == 'none' else allowed}）；"
+        f"请撤回（{withdraw}）或等待审批结果",
+    )
+    return RecordLocked(message, issues=[Issue(at, RecordLocked.code, message)])

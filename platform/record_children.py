@@ -15,6 +15,8 @@ the children are recomputed once at the end. Problems of all rows are
 reported together with paths such as ``/lines/2/quantity`` (one error of
 one row, such as a stale version, keeps its own kind: 409 with ``current``);
 any problem writes nothing, since the whole request is one transaction.
+A parent in approval locks its child tables: a row the lock refuses
+(:mod:`formloom.platform.flow_locks`) stops the save with that 423 alone.
 
 The child lookup must be ``on_delete: cascade`` (checked when publishing), so
 deleting, restoring and purging the parent carry its children along through
@@ -31,6 +33,7 @@ from formloom.engine.errors import Issue, pointer
 from formloom.engine.fields.relations import ChildTableOptions
 from formloom.platform.entity_runtime import RuntimeEntity
 from formloom.platform.errors import PlatformError
+from formloom.platform.flow_errors import RecordLocked
 from formloom.platform.record_context import WriteContext
 from formloom.platform.record_errors import invalid
 
@@ -87,12 +90,16 @@ def save_children(
                     continue
                 listed.add(child_id)
                 writer.update(child, child_id, payload, version=None, replace=False, at=path)
+            except RecordLocked:
+                raise
             except PlatformError as exc:
                 errors.append(exc)
                 issues += exc.issues or [Issue(path, exc.code, exc.message)]
         for child_id in sorted(current - listed):
             try:
                 writer.delete(child, child_id, version=None, at=at + pointer(name))
+            except RecordLocked:
+                raise
             except PlatformError as exc:
                 errors.append(exc)
                 issues += exc.issues or [Issue(at + pointer(name), exc.code, exc.message)]

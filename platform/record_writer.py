@@ -158,6 +158,7 @@ class RecordWriter(WriteContext):
         if issues:
             raise invalid(issues)
         self._confirm(entity, outcome, at=at)
+        self.check_lock(entity, None, set(values), at=at, values=values)
         values.update(assign_auto_numbers(self, entity))
         row = self.conn.execute(
             insert(entity.table)
@@ -310,7 +311,7 @@ class RecordWriter(WriteContext):
         at: str,
     ) -> RowMapping:
         """The conditional UPDATE: only version ``expected`` of a live record changes."""
-        self.check_lock(entity, record_id, set(values), at=at)
+        self.check_lock(entity, record_id, set(values), at=at, values=values)
         table = entity.table
         row = self.conn.execute(
             update(table)
@@ -327,10 +328,17 @@ class RecordWriter(WriteContext):
         return row._mapping
 
     def check_lock(
-        self, entity: RuntimeEntity, record_id: int, fields: set[str], *, at: str
+        self,
+        entity: RuntimeEntity,
+        record_id: int | None,
+        fields: set[str],
+        *,
+        at: str,
+        values: Mapping[str, Any] | None = None,
     ) -> None:
-        """Refuse to change ``fields`` of a record in approval (see :mod:`flow_locks`)."""
-        refuse_locked_change(self, entity, record_id, fields, at=at)
+        """Refuse to change ``fields`` of a record in approval, or a row of a child table
+        whose parent is in approval (``record_id`` None: a new record; see :mod:`flow_locks`)."""
+        refuse_locked_change(self, entity, record_id, fields, at=at, values=values)
 
     def delete(
         self, entity: RuntimeEntity, record_id: int, *, version: int | None, at: str = ""
@@ -368,6 +376,7 @@ class RecordWriter(WriteContext):
                 f"{blocks[0].message}",
             )
             raise RestoreBlocked(message, issues=blocks)
+        self.check_lock(entity, record_id, set(), at=at)
         table = entity.table
         row = self.conn.execute(
             update(table)

@@ -22,6 +22,7 @@ from formloom.engine.entities.model import EntityDoc
 from formloom.engine.errors import EngineError, Issue, pointer
 from formloom.engine.fields import FieldValueError
 from formloom.engine.fields.computed import ComputedFieldType
+from formloom.engine.fields.relations import ChildTableOptions
 from formloom.engine.flows.approvers import (
     ChoiceRange,
     EmptyApproverPolicy,
@@ -317,7 +318,7 @@ class NodeChecker:
             found = self._field(name, where, who)
             if isinstance(found, Issue):
                 issues.append(found)
-            elif found is not None and mode == "editable" and not _settable(found):
+            elif found is not None and mode == "editable" and not _editable(found):
                 issues.append(
                     Issue(
                         where,
@@ -471,6 +472,11 @@ def _is_handler(node: Node) -> bool:
 
 def _settable(found: CompiledField) -> bool:
     return not isinstance(found.field_type, ComputedFieldType) and not found.field_type.virtual
+
+
+def _editable(found: CompiledField) -> bool:
+    """Settable fields, and child tables: a step may let its approver change the rows."""
+    return _settable(found) or isinstance(found.options, ChildTableOptions)
 
 
 def _hint(name: str, known: Iterable[str], what: str) -> str:

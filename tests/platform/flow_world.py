@@ -240,3 +240,46 @@ def make_world(settings: Settings) -> Iterator[World]:
         world = World(workspace, client, ids, store)
         world.headers = {login: bearer_headers(workspace, i) for login, i in ids.items()}
         yield world
+
+
+#: Contract lines: a child table of contracts (``contract.lines``).
+CONTRACT_LINE = {
+    "name": "contract_line",
+    "label": label("合同明细", "Contract line"),
+    "title_field": "item",
+    "fields": [
+        field_(
+            "contract",
+            "lookup",
+            required=True,
+            options={"entity": "contract", "on_delete": "cascade"},
+        ),
+        field_("item", required=True),
+        field_("quantity", "integer"),
+    ],
+}
+
+
+def with_lines(world: World, roles: dict[str, dict[str, Any]] | None = None) -> None:
+    """Give contracts a child table ``lines`` of ``contract_line`` records; ``roles``
+    (name → contract grant) replace the grants of those roles; every role gets the
+    same grant on lines as on contracts (``fields`` aside)."""
+    contract = {
+        **CONTRACT,
+        "fields": [
+            *CONTRACT["fields"],
+            field_(
+                "lines", "child_table", options={"entity": "contract_line", "field": "contract"}
+            ),
+        ],
+    }
+    documents = [
+        SourceDocument("entity", CONTRACT_LINE, "contract_line"),
+        SourceDocument("entity", contract, "contract"),
+    ]
+    for body in ROLES:
+        grant = (roles or {}).get(body["name"], body["entities"]["contract"])
+        lines = {k: v for k, v in grant.items() if k != "fields"}
+        entities = {"contract": grant, "contract_line": lines}
+        documents.append(SourceDocument("role", {**body, "entities": entities}, body["name"]))
+    world.store.apply(ENV, documents, PublishOptions())
