@@ -25,7 +25,10 @@ run: $(VENV)/.installed
 	if [ -f "$$credentials" ]; then echo; cat "$$credentials"; echo; fi
 	$(BIN)/formloom serve --port $(PORT)
 
+# Browser tests (tests/browser) need /usr/bin/chromium; without it they are skipped, and said so.
 test: $(VENV)/.installed-dev
+	@if [ ! -x /usr/bin/chromium ]; then echo "NOTE: /usr/bin/chromium not found: the browser tests" \
+		"(tests/browser) will be skipped; install it with: apt-get install -y chromium fonts-wqy-microhei"; fi
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev

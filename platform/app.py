@@ -40,6 +40,7 @@ from formloom.platform.http_errors import install_error_handlers
 from formloom.platform.metastore import MetaStore
 from formloom.platform.openapi_entities import with_entities
 from formloom.platform.settings import Settings
+from formloom.platform.web import router as web_router
 from formloom.platform.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def build_app(
     app.include_router(api_files.router)
     app.include_router(api_env_audit.router)
     app.include_router(api_flows.router)
+    app.include_router(web_router)
     for router in routers:
         app.include_router(router)
 
