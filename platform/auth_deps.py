@@ -47,9 +47,14 @@ SessionDoc = Annotated[str | None, Depends(SESSION_SCHEME)]
 CsrfDoc = Annotated[str | None, Depends(CSRF_SCHEME)]
 
 
-def language(accept_language: Annotated[str | None, Header()] = None) -> str:
+def language_of(accept_language: str | None) -> str:
     """``zh`` when the client prefers Chinese (``Accept-Language: zh-CN,…``), else ``en``."""
     return "zh" if (accept_language or "").strip().lower().startswith("zh") else "en"
+
+
+def language(accept_language: Annotated[str | None, Header()] = None) -> str:
+    """The language of the request's messages (see :func:`language_of`)."""
+    return language_of(accept_language)
 
 
 def client_ip(request: Request) -> str | None:
