@@ -1,8 +1,16 @@
 """The staff web app: server-rendered pages (Jinja2 + htmx) under ``/app``.
 
-See :mod:`formloom.platform.web.routes` and the README's "Staff web app" section.
+One router per area; :mod:`formloom.platform.web.routes` (sign-in, record pages
+and forms) comes last because its ``/{env}/{entity}`` patterns are the most general.
+See the README's "Staff web app" section.
 """
 
-from formloom.platform.web.routes import router
+from fastapi import APIRouter
+
+from formloom.platform.web import approvals, boards, lists, related, routes, signin
+
+router = APIRouter()
+for area in (signin, approvals, boards, related, lists, routes):
+    router.include_router(area.router)
 
 __all__ = ["router"]

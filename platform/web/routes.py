@@ -1,4 +1,4 @@
-"""Routes of the staff web app under ``/app``: sign-in, navigation, lists, record pages, forms.
+"""Routes of the staff web app under ``/app``: the environment home, record pages and forms.
 
 Thin routes: reads and writes go through the records service and the access
 layer with the viewer's principal (:mod:`formloom.platform.web.views`), forms
@@ -9,248 +9,33 @@ with everything the user typed kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
-import jinja2
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from formloom.engine.errors import Issue
 from formloom.engine.forms import (
-    FORM_RULES_JS,
     Form,
     build_form,
     effective_payload,
     payload_from_form,
     render_form,
 )
-from formloom.platform import login, records
-from formloom.platform.auth import SESSION_COOKIE, Unauthenticated
-from formloom.platform.auth_deps import client_ip
-from formloom.platform.caller import Caller
-from formloom.platform.credentials import SESSION_LIFETIME
-from formloom.platform.database import Workspace
-from formloom.platform.environments import PRODUCTION
+from formloom.platform import records
 from formloom.platform.errors import PlatformError
-from formloom.platform.list_request import ListRequest
-from formloom.platform.metastore import MetaStore
 from formloom.platform.record_errors import StaleVersion
-from formloom.platform.record_query import list_in_environment
-from formloom.platform.web import views
+from formloom.platform.web import approvals, pages, related, views
 from formloom.platform.web.session import (
     CSRF_FIELD,
-    LOGIN_CSRF_COOKIE,
     WebSession,
-    check_login_token,
-    new_login_token,
     web_session,
 )
-from formloom.platform.web.texts import LANG_COOKIE, LANGUAGES, request_language, texts_for
-
-HERE = Path(__file__).parent
-STATIC_FILES = {
-    "htmx.min.js": HERE / "static" / "htmx.min.js",
-    "app.css": HERE / "static" / "app.css",
-    "form_rules.js": FORM_RULES_JS,
-}
-PAGE_SIZE = 25
-_ONE_YEAR = 365 * 24 * 3600
+from formloom.platform.web.texts import request_language, texts_for
 
 router = APIRouter(prefix="/app", include_in_schema=False)
-templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
-
-
-# -- plumbing ------------------------------------------------------------------------------------
-
-
-def _workspace(request: Request) -> Workspace:
-    workspace: Workspace = request.app.state.workspace
-    return workspace
-
-
-def _metastore(request: Request) -> MetaStore:
-    metastore: MetaStore = request.app.state.metastore
-    return metastore
-
-
-def _page(
-    request: Request,
-    template: str,
-    *,
-    lang: str,
-    status: int = 200,
-    session: WebSession | None = None,
-    env: str | None = None,
-    **context: Any,
-) -> HTMLResponse:
-    nav: list[views.NavEntity] = []
-    if session is not None and env is not None:
-        nav = views.navigation(
-            _workspace(request),
-            _metastore(request),
-            env=env,
-            principal=session.principal,
-            lang=lang,
-        )
-    html = templates.get_template(template).render(
-        t=texts_for(lang),
-        lang=lang,
-        html_lang="zh-CN" if lang == "zh" else "en",
-        here=request.url.path,
-        session=session,
-        env=env,
-        nav=nav,
-        current_entity=context.pop("current_entity", None),
-        **context,
-    )
-    return HTMLResponse(html, status_code=status)
-
-
-def _guarded(request: Request, lang: str, work: Callable[[], Response]) -> Response:
-    """Run a page: no session → the sign-in page; any other platform error → an error page."""
-    try:
-        return work()
-    except Unauthenticated:
-        target = request.url.path
-        return RedirectResponse(f"/app/login?{urlencode({'next': target})}", status_code=303)
-    except PlatformError as exc:
-        return _page(
-            request,
-            "error.html",
-            lang=lang,
-            status=exc.status,
-            message=exc.message,
-            issues=[issue.message for issue in exc.issues if issue.message != exc.message],
-        )
-
-
-def _safe_next(target: str | None) -> str:
-    """Only paths of this app (no other host) are followed after sign-in or a switch."""
-    if target and target.startswith("/app") and not target.startswith("//"):
-        return target
-    return "/app"
-
-
-async def _posted(request: Request) -> list[tuple[str, str]]:
-    data = await request.form()
-    return [(key, value) for key, value in data.multi_items() if isinstance(value, str)]
-
-
-def _field(items: list[tuple[str, str]], name: str) -> str | None:
-    return next((value for key, value in items if key == name), None)
-
-
-# -- assets, sign-in, language ------------------------------------------------------------------
-
-
-@router.get("/static/{name}")
-def static_file(name: str) -> Response:
-    """The app's vendored assets (a fixed list: nothing else on disk is reachable)."""
-    path = STATIC_FILES.get(name)
-    if path is None:
-        return Response(status_code=404)
-    return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
-
-
-@router.get("")
-def home(request: Request) -> Response:
-    return RedirectResponse(f"/app/{PRODUCTION}", status_code=303)
-
-
-@router.get("/login")
-def login_page(request: Request, next: str | None = None) -> Response:
-    lang = request_language(request)
-    return _login_form(request, lang, next_url=_safe_next(next), error=None, login_name="")
-
-
-def _login_form(
-    request: Request, lang: str, *, next_url: str, error: str | None, login_name: str
-) -> Response:
-    token = new_login_token()
-    response = _page(
-        request,
-        "login.html",
-        lang=lang,
-        status=200 if error is None else 401,
-        login_token=token,
-        next_url=next_url,
-        error=error,
-        login_name=login_name,
-    )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, max_age=3600, path="/app/login", httponly=True, samesite="lax"
-    )
-    return response
-
-
-@router.post("/login")
-async def login_submit(request: Request) -> Response:
-    lang = request_language(request)
-    items = await _posted(request)
-    next_url = _safe_next(_field(items, "next"))
-    login_name = _field(items, "login") or ""
-    try:
-        check_login_token(request, _field(items, CSRF_FIELD), lang=lang)
-        logged_in = await run_in_threadpool(
-            lambda: login.log_in(
-                _workspace(request),
-                login=login_name,
-                password=_field(items, "password") or "",
-                replaced_session=request.cookies.get(SESSION_COOKIE),
-                ip=client_ip(request),
-                lang=lang,
-            )
-        )
-    except PlatformError as exc:
-        return _login_form(
-            request, lang, next_url=next_url, error=exc.message, login_name=login_name
-        )
-    response = RedirectResponse(next_url, status_code=303)
-    secure = request.url.scheme == "https" or _workspace(request).settings.secure_cookies
-    response.set_cookie(
-        SESSION_COOKIE,
-        logged_in.session.secret,
-        max_age=int(SESSION_LIFETIME.total_seconds()),
-        path="/",
-        secure=secure,
-        httponly=True,
-        samesite="lax",
-    )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/app/login")
-    return response
-
-
-@router.post("/logout")
-async def logout(request: Request) -> Response:
-    lang = request_language(request)
-    items = await _posted(request)
-
-    def work() -> Response:
-        session = web_session(request, lang=lang, csrf_token=_field(items, CSRF_FIELD))
-        caller = Caller(session.principal, client_ip(request), lang)
-        login.log_out(_workspace(request), session.authenticated, caller=caller)
-        response = RedirectResponse("/app/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
-
-    return await run_in_threadpool(_guarded, request, lang, work)
-
-
-@router.get("/lang/{lang}")
-def switch_language(lang: str, next: str | None = None) -> Response:
-    """Set the interface language (a preference cookie; it changes no data)."""
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    if lang in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, lang, max_age=_ONE_YEAR, path="/", samesite="lax")
-    return response
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -262,64 +47,9 @@ def environment_home(request: Request, env: str) -> Response:
 
     def work() -> Response:
         session = web_session(request, lang=lang)
-        return _page(request, "home.html", lang=lang, session=session, env=env)
+        return pages.page(request, "home.html", lang=lang, session=session, env=env)
 
-    return _guarded(request, lang, work)
-
-
-@router.get("/{env}/{entity}")
-def record_list(
-    request: Request,
-    env: str,
-    entity: str,
-    q: str | None = None,
-    sort: str | None = None,
-    after: str | None = None,
-) -> Response:
-    lang = request_language(request)
-
-    def work() -> Response:
-        session = web_session(request, lang=lang)
-        view = _entity_view(request, session, env, entity, "view", "read")
-        columns = views.list_columns(view)
-        listing = ListRequest(
-            sort=[sort] if sort else [],
-            after=after or None,
-            limit=PAGE_SIZE,
-            fields=columns,
-            search=q or None,
-        )
-        page = list_in_environment(
-            _workspace(request), env, entity, listing, principal=session.principal, lang=lang
-        )
-        compiled = view.compiled
-        rows = [
-            {
-                "id": item["id"],
-                "cells": [views.display_value(compiled, c, item, lang) for c in columns],
-            }
-            for item in page.items
-        ]
-        base = f"/app/{env}/{entity}"
-        return _page(
-            request,
-            "list.html",
-            lang=lang,
-            session=session,
-            env=env,
-            current_entity=entity,
-            entity=entity,
-            entity_label=view.label(lang),
-            columns=[_column(view, name, lang, base, q, sort) for name in columns],
-            rows=rows,
-            q=q or "",
-            total=page.total,
-            may_create=view.access.may(entity, "create"),
-            next_url=f"{base}?{_query(q=q, sort=sort, after=page.next)}" if page.next else None,
-            first_url=f"{base}?{_query(q=q, sort=sort)}" if after else None,
-        )
-
-    return _guarded(request, lang, work)
+    return pages.guarded(request, lang, work)
 
 
 @router.get("/{env}/{entity}/new")
@@ -331,29 +61,29 @@ def new_record_form(request: Request, env: str, entity: str) -> Response:
         form = _form(request, session, env, entity, None)
         return _form_page(request, session, env, entity, form, None, values=None, errors=[])
 
-    return _guarded(request, lang, work)
+    return pages.guarded(request, lang, work)
 
 
 @router.post("/{env}/{entity}/new")
 async def create_record(request: Request, env: str, entity: str) -> Response:
     lang = request_language(request)
-    items = await _posted(request)
+    items = await pages.posted(request)
 
     def work() -> Response:
-        session = web_session(request, lang=lang, csrf_token=_field(items, CSRF_FIELD))
+        session = web_session(request, lang=lang, csrf_token=pages.field(items, CSRF_FIELD))
         return _save(request, session, env, entity, None, items)
 
-    return await run_in_threadpool(_guarded, request, lang, work)
+    return await run_in_threadpool(pages.guarded, request, lang, work)
 
 
-@router.get("/{env}/{entity}/{record_id}")
+@router.get("/{env}/{entity}/{record_id:int}")
 def record_page(request: Request, env: str, entity: str, record_id: int) -> Response:
     lang = request_language(request)
 
     def work() -> Response:
         session = web_session(request, lang=lang)
-        view = _entity_view(request, session, env, entity, "view", "read")
-        workspace, principal = _workspace(request), session.principal
+        view = pages.entity_view(request, session, env, entity, "view", "read")
+        workspace, principal = pages.workspace(request), session.principal
         record = records.get_record(
             workspace, env=env, entity=entity, record_id=record_id, principal=principal, lang=lang
         )
@@ -371,7 +101,7 @@ def record_page(request: Request, env: str, entity: str, record_id: int) -> Resp
             entities=view.entities,
             env=env,
         )
-        return _page(
+        return pages.page(
             request,
             "record.html",
             lang=lang,
@@ -384,19 +114,21 @@ def record_page(request: Request, env: str, entity: str, record_id: int) -> Resp
             tabs=_record_tabs(form, record, lang),
             history=[_event(view, event, lang) for event in history["items"]],
             may_edit=view.access.may_own(entity, record.get("owner_id"), "update"),
+            approval=approvals.record_panel(request, session, env, view, record),
+            related=related.record_panel(request, session, env, view, record),
         )
 
-    return _guarded(request, lang, work)
+    return pages.guarded(request, lang, work)
 
 
-@router.get("/{env}/{entity}/{record_id}/edit")
+@router.get("/{env}/{entity}/{record_id:int}/edit")
 def edit_record_form(request: Request, env: str, entity: str, record_id: int) -> Response:
     lang = request_language(request)
 
     def work() -> Response:
         session = web_session(request, lang=lang)
         record = records.get_record(
-            _workspace(request),
+            pages.workspace(request),
             env=env,
             entity=entity,
             record_id=record_id,
@@ -406,37 +138,22 @@ def edit_record_form(request: Request, env: str, entity: str, record_id: int) ->
         form = _form(request, session, env, entity, record)
         return _form_page(request, session, env, entity, form, record_id, values=None, errors=[])
 
-    return _guarded(request, lang, work)
+    return pages.guarded(request, lang, work)
 
 
-@router.post("/{env}/{entity}/{record_id}/edit")
+@router.post("/{env}/{entity}/{record_id:int}/edit")
 async def update_record(request: Request, env: str, entity: str, record_id: int) -> Response:
     lang = request_language(request)
-    items = await _posted(request)
+    items = await pages.posted(request)
 
     def work() -> Response:
-        session = web_session(request, lang=lang, csrf_token=_field(items, CSRF_FIELD))
+        session = web_session(request, lang=lang, csrf_token=pages.field(items, CSRF_FIELD))
         return _save(request, session, env, entity, record_id, items)
 
-    return await run_in_threadpool(_guarded, request, lang, work)
+    return await run_in_threadpool(pages.guarded, request, lang, work)
 
 
 # -- forms -------------------------------------------------------------------------------------
-
-
-def _entity_view(
-    request: Request, session: WebSession, env: str, entity: str, purpose: Any, action: str
-) -> views.EntityView:
-    return views.entity_view(
-        _workspace(request),
-        _metastore(request),
-        env=env,
-        entity=entity,
-        principal=session.principal,
-        purpose=purpose,
-        action=action,
-        lang=session.lang,
-    )
 
 
 def _form(
@@ -447,7 +164,7 @@ def _form(
     record: Mapping[str, Any] | None,
 ) -> Form:
     action = "create" if record is None else "update"
-    view = _entity_view(request, session, env, entity, "edit", action)
+    view = pages.entity_view(request, session, env, entity, "edit", action)
     return build_form(
         view.compiled,
         view.layout,
@@ -470,7 +187,7 @@ def _save(
     items: list[tuple[str, str]],
 ) -> Response:
     """Check the post against the form as shown, save it, or show the form again with errors."""
-    workspace, principal, lang = _workspace(request), session.principal, session.lang
+    workspace, principal, lang = pages.workspace(request), session.principal, session.lang
     stored = None
     if record_id is not None:
         stored = records.get_record(
@@ -522,7 +239,7 @@ def _conflict_page(
     """The form again on the record as it is now, the user's input kept, the new values listed."""
     lang = session.lang
     current = records.get_record(
-        _workspace(request),
+        pages.workspace(request),
         env=env,
         entity=entity,
         record_id=record_id,
@@ -582,7 +299,7 @@ def _form_page(
         if record_id is None
         else t["edit_record"].format(entity=entity_label, id=record_id)
     )
-    return _page(
+    return pages.page(
         request,
         "edit.html",
         lang=lang,
@@ -598,25 +315,6 @@ def _form_page(
 
 
 # -- page parts --------------------------------------------------------------------------------
-
-
-def _query(**params: str | None) -> str:
-    return urlencode({key: value for key, value in params.items() if value})
-
-
-def _column(
-    view: views.EntityView, name: str, lang: str, base: str, q: str | None, sort: str | None
-) -> dict[str, Any]:
-    field = view.compiled.fields[name]
-    sortable = field.field_type.name in views.SORTABLE_TYPES
-    descending = sort == name
-    wanted = f"-{name}" if descending else name
-    return {
-        "name": name,
-        "label": field.label(lang),
-        "sort_url": f"{base}?{_query(q=q, sort=wanted)}" if sortable else None,
-        "sorted": "asc" if sort == name else "desc" if sort == f"-{name}" else None,
-    }
 
 
 def _record_tabs(form: Form, record: Mapping[str, Any], lang: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from starlette.requests import Request
 
 from formloom.platform.auth_deps import language_of
+from formloom.platform.web import texts_approvals, texts_boards, texts_lists, texts_related
 
 LANG_COOKIE = "formloom_lang"
 LANGUAGES = ("zh", "en")
@@ -105,7 +106,11 @@ _ZH = {
     "csrf_login": "登录表单已过期，请重试。",
     "id": "编号",
 }
-TEXTS: Mapping[str, Mapping[str, str]] = {"en": _EN, "zh": _ZH}
+_AREAS = (texts_lists, texts_approvals, texts_boards, texts_related)
+TEXTS: Mapping[str, Mapping[str, str]] = {
+    "en": _EN | {k: v for area in _AREAS for k, v in area.EN.items()},
+    "zh": _ZH | {k: v for area in _AREAS for k, v in area.ZH.items()},
+}
 
 
 def request_language(request: Request) -> str:
