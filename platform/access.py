@@ -1,7 +1,8 @@
 """What a principal may do in one environment, checked inside the service's transaction.
 
 :func:`load_access` reads the principal's role assignments in the environment
-and the published `role` documents, and unites them
+with the published `role` documents they name (one statement, or a column of the
+statement that authenticates a request: :func:`published_roles_column`), and unites them
 (:func:`formloom.engine.access.union_of`). The result, :class:`Access`, answers
 every question the services ask:
 
@@ -30,22 +31,32 @@ applies to the very next request.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, false, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    and_,
+    bindparam,
+    cast,
+    false,
+    select,
+)
 
 from formloom.engine.access import EntityGrant, Grants, RoleDoc, union_of
 from formloom.engine.errors import Issue
+from formloom.platform.credentials import comma_joined
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import RuntimeEntity
 from formloom.platform.environments import require_environment_in
 from formloom.platform.errors import Forbidden
-from formloom.platform.identity import members_of, roles_of, team_and_descendants, team_ids_of
+from formloom.platform.identity import members_of, team_and_descendants, team_ids_of
 from formloom.platform.principal import Principal
 from formloom.platform.record_errors import say
-from formloom.platform.tables import meta_document, meta_version, user
+from formloom.platform.tables import meta_document, meta_version, user, user_role
 
 ACTIONS = ("create", "read", "update", "delete", "export", "import")
 SPECIAL_PERMISSIONS = ("manage_metadata", "manage_users", "publish_production")
@@ -220,12 +231,19 @@ def system_access(principal: Principal, env: str) -> Access:
 
 
 def load_access(
-    conn: Connection, *, cache_key: str | None, env: str, principal: Principal
+    conn: Connection,
+    *,
+    cache_key: str | None,
+    env: str,
+    principal: Principal,
+    roles: Sequence[tuple[str, int]] | None = None,
 ) -> Access:
-    """The principal's permissions in ``env`` (one query for assignments, one for roles).
+    """The principal's permissions in ``env`` (one query for the roles, one for new versions).
 
     ``cache_key`` (the workspace's) lets the united roles be reused; None reads them
-    afresh (callers that do not know the workspace).
+    afresh (callers that do not know the workspace). ``roles`` are the principal's
+    published roles in ``env`` with their versions when the caller read them already in
+    this transaction (:func:`published_roles_column`); None reads them.
     """
     if not principal.may_enter(env):
         message = (
@@ -236,33 +254,75 @@ def load_access(
     if principal.admin:
         return Access(principal=principal, env=env, grants=None, conn=conn)
     assert principal.user_id is not None
-    names = roles_of(conn, principal.user_id, env)
+    if roles is None:
+        roles = _published_roles(conn, principal.user_id, env)
     return Access(
         principal=principal,
         env=env,
-        grants=_grants(conn, cache_key=cache_key, env=env, names=names),
+        grants=_grants(conn, cache_key=cache_key, env=env, roles=roles),
         conn=conn,
     )
+
+
+def published_roles_column(user_id: ColumnElement[int]) -> ColumnElement[str | None]:
+    """The published roles assigned to ``user_id`` in the environment named by the bound
+    parameter ``env``, as a column to select with other things: ``name:version`` items,
+    comma-separated (NULL for none); :func:`roles_of_column` reads it."""
+    item = meta_document.c.name + ":" + cast(meta_document.c.published_version, String)
+    return (
+        select(comma_joined(item))
+        .select_from(_ASSIGNED_ROLES)
+        .where(
+            user_role.c.user_id == user_id,
+            user_role.c.env == bindparam("env", type_=user_role.c.env.type),
+            meta_document.c.status == "published",
+        )
+        .scalar_subquery()
+        .label("published_roles")
+    )
+
+
+def roles_of_column(value: str | None) -> tuple[tuple[str, int], ...]:
+    """The value of :func:`published_roles_column` as ``(name, version)`` pairs."""
+    if not value:
+        return ()
+    pairs = (item.rpartition(":") for item in value.split(","))
+    return tuple(sorted((name, int(version)) for name, _, version in pairs))
+
+
+#: Role assignments with the role documents they name (role names are API names: no `:`, `,`).
+_ASSIGNED_ROLES = user_role.join(
+    meta_document,
+    and_(meta_document.c.kind == "role", meta_document.c.name == user_role.c.role),
+)
+#: The published roles of ``user_id`` in ``env``, with their versions (one statement).
+_PUBLISHED_ROLES = (
+    select(meta_document.c.name, meta_document.c.published_version)
+    .select_from(_ASSIGNED_ROLES)
+    .where(
+        user_role.c.user_id == bindparam("user_id"),
+        user_role.c.env == bindparam("env"),
+        meta_document.c.status == "published",
+    )
+)
+
+
+def _published_roles(conn: Connection, user_id: int, env: str) -> tuple[tuple[str, int], ...]:
+    found = conn.execute(_PUBLISHED_ROLES, {"user_id": user_id, "env": env}).all()
+    return tuple(sorted((r.name, int(r.published_version)) for r in found))
 
 
 _cache: dict[tuple[str, str, tuple[tuple[str, int], ...]], Grants] = {}
 _lock = threading.Lock()
 
 
-def _grants(conn: Connection, *, cache_key: str | None, env: str, names: Iterable[str]) -> Grants:
-    wanted = sorted(set(names))
-    if not wanted:
+def _grants(
+    conn: Connection, *, cache_key: str | None, env: str, roles: Sequence[tuple[str, int]]
+) -> Grants:
+    """The union of ``roles`` (published names and versions), from the cache when it can."""
+    if not roles:
         return union_of(())
-    published = conn.execute(
-        select(meta_document.c.name, meta_document.c.published_version).where(
-            and_(
-                meta_document.c.kind == "role",
-                meta_document.c.name.in_(wanted),
-                meta_document.c.status == "published",
-            )
-        )
-    ).all()
-    versions = tuple(sorted((r.name, int(r.published_version)) for r in published))
+    versions = tuple(sorted(roles))
     key = (cache_key or "", env, versions)
     cached = _cache.get(key) if cache_key is not None else None
     if cached is not None:

@@ -6,7 +6,9 @@
 - ``POST /api/envs/{env}/records/{entity}/query``: the same as a JSON body.
 
 Both answer ``{"items": [...], "next": cursor|null, "total": n, "total_is_exact": bool}``;
-every bad input comes back at once as a 422 problem+json.
+every bad input comes back at once as a 422 problem+json. Like the other records
+routes (:mod:`formloom.platform.api_records`), they are ``async def`` and run the
+service in the thread pool themselves.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
+from starlette.concurrency import run_in_threadpool
 
 from formloom.engine.conditions import OPERATORS
 from formloom.platform import list_request, record_query
-from formloom.platform.auth_deps import LangDep, PrincipalDep
+from formloom.platform.auth_deps import CredentialDep, CredentialRoute, LangDep
 from formloom.platform.deps import WorkspaceDep
 
-router = APIRouter(tags=["records"])
+router = APIRouter(tags=["records"], route_class=CredentialRoute)
 
 
 def _parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -79,18 +82,24 @@ _FILTERS = (
     description=_FILTERS,
     openapi_extra={"parameters": _LIST_PARAMETERS},
 )
-def list_records(
+async def list_records(
     env: str,
     entity: str,
     request: Request,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
 ) -> dict[str, Any]:
     """List records: filter, search, sort and page through them."""
     asked = list_request.request_from_query(request.query_params.multi_items())
-    page = record_query.list_in_environment(
-        workspace, env, entity, asked, principal=principal, lang=lang
+    page = await run_in_threadpool(
+        record_query.list_in_environment,
+        workspace,
+        env,
+        entity,
+        asked,
+        principal=credential,
+        lang=lang,
     )
     return page.as_dict()
 
@@ -120,17 +129,23 @@ QueryBody = Annotated[
 
 
 @router.post("/api/envs/{env}/records/{entity}/query")
-def query_records(
+async def query_records(
     env: str,
     entity: str,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
     body: QueryBody = None,
 ) -> dict[str, Any]:
     """List records with the query as a JSON body (for conditions too long for a URL)."""
     asked = list_request.request_from_body(body)
-    page = record_query.list_in_environment(
-        workspace, env, entity, asked, principal=principal, lang=lang
+    page = await run_in_threadpool(
+        record_query.list_in_environment,
+        workspace,
+        env,
+        entity,
+        asked,
+        principal=credential,
+        lang=lang,
     )
     return page.as_dict()

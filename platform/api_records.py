@@ -11,8 +11,15 @@
 - ``POST records/{entity}/transfer`` (``{ids, owner_id}``) and
   ``POST records/{entity}/{id}/transfer`` (``{owner_id, version?}``): new owner.
 
-Every route needs a credential (session cookie, bearer token or API key); what
-the caller may do is checked by the records service (:mod:`formloom.platform.access`).
+Every route needs a credential (session cookie, bearer token or API key); the
+records service authenticates it inside its own transaction
+(:mod:`formloom.platform.env_transaction`) and checks what the caller may do
+(:mod:`formloom.platform.access`).
+
+Routes and dependencies are ``async def``: the dependencies read no database, and
+the routes run the service, which does, in the thread pool themselves. A request
+then switches threads once; a plain ``def`` route costs a switch for each plain
+dependency, one for the route and one more for validating its response.
 
 ``Accept-Language: zh…`` gives Chinese messages. Errors are problem+json; a
 stale update's 409 carries the record as it is now in ``current``; a
@@ -29,18 +36,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from formloom.engine.errors import Issue
 from formloom.platform import records
-from formloom.platform.auth_deps import LangDep, PrincipalDep
+from formloom.platform.auth_deps import (
+    CredentialDep,
+    CredentialRoute,
+    LangDep,
+    unchecked_credential_error,
+)
 from formloom.platform.deps import WorkspaceDep
 from formloom.platform.errors import Invalid, PlatformError
 from formloom.platform.http_errors import PROBLEM, problem
 
 
-class _RecordRoute(APIRoute):
+class _RecordRoute(CredentialRoute):
     """Renders errors that carry ``details`` (e.g. ``current``) as problem+json with them."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -53,6 +65,8 @@ class _RecordRoute(APIRoute):
                 details: dict[str, Any] = getattr(exc, "details", {})
                 if not details:
                     raise
+                if refused := await unchecked_credential_error(request):
+                    raise refused from None
                 return _problem_with(exc, details)
 
         return handle
@@ -72,7 +86,7 @@ def _problem_with(exc: PlatformError, details: dict[str, Any]) -> JSONResponse:
 router = APIRouter(prefix="/api/envs/{env}", tags=["records"], route_class=_RecordRoute)
 
 
-def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """The record version named by ``If-Match: "<version>"`` (ETag from GET), or None."""
     if if_match is None:
         return None
@@ -86,7 +100,7 @@ def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | 
     return int(tag)
 
 
-def confirmed_duplicates(
+async def confirmed_duplicates(
     x_formloom_confirm_duplicates: Annotated[
         str | None, Header(description="`true`: save even if `warn` duplicate rules find records")
     ] = None,
@@ -127,31 +141,34 @@ def _etag(record: dict[str, Any]) -> str:
 
 
 @router.get("/entities/{entity}/schema")
-def get_entity_schema(
-    env: str, entity: str, workspace: WorkspaceDep, principal: PrincipalDep, lang: LangDep
+async def get_entity_schema(
+    env: str, entity: str, workspace: WorkspaceDep, credential: CredentialDep, lang: LangDep
 ) -> Any:
     """JSON Schema (2020-12) of the entity's records as the caller sees them."""
-    return records.entity_schema(workspace, env=env, entity=entity, principal=principal, lang=lang)
+    return await run_in_threadpool(
+        records.entity_schema, workspace, env=env, entity=entity, principal=credential, lang=lang
+    )
 
 
 @router.post("/records/{entity}", status_code=201)
-def create_record(
+async def create_record(
     env: str,
     entity: str,
     payload: RecordBody,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
     confirm: ConfirmDep,
     response: Response,
 ) -> dict[str, Any]:
     """Create a record; every problem of the payload is reported together (422)."""
-    record = records.create_record(
+    record = await run_in_threadpool(
+        records.create_record,
         workspace,
         env=env,
         entity=entity,
         payload=payload,
-        principal=principal,
+        principal=credential,
         lang=lang,
         confirm_duplicates=confirm,
     )
@@ -161,24 +178,25 @@ def create_record(
 
 
 @router.post("/records/{entity}/bulk")
-def bulk_write(
+async def bulk_write(
     env: str,
     entity: str,
     body: BulkRequest,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
     confirm: ConfirmDep,
 ) -> dict[str, list[dict[str, Any]]]:
     """All rows or none: a failing row makes the whole batch fail with every row's errors."""
-    return records.bulk_write(
+    return await run_in_threadpool(
+        records.bulk_write,
         workspace,
         env=env,
         entity=entity,
         create=body.create,
         update=body.update,
         delete=body.delete,
-        principal=principal,
+        principal=credential,
         lang=lang,
         confirm_duplicates=confirm,
     )
@@ -203,47 +221,49 @@ class TransferOne(BaseModel):
 
 
 @router.post("/records/{entity}/transfer")
-def transfer_records(
+async def transfer_records(
     env: str,
     entity: str,
     body: TransferRequest,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
 ) -> dict[str, list[dict[str, Any]]]:
     """Give records to another owner: all or none, each refusal listed (audited per record)."""
-    done = records.transfer_owner(
+    done = await run_in_threadpool(
+        records.transfer_owner,
         workspace,
         env=env,
         entity=entity,
         record_ids=body.ids,
         owner_id=body.owner_id,
-        principal=principal,
+        principal=credential,
         lang=lang,
     )
     return {"items": done}
 
 
 @router.post("/records/{entity}/{record_id}/transfer")
-def transfer_record(
+async def transfer_record(
     env: str,
     entity: str,
     record_id: int,
     body: TransferOne,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
     response: Response,
 ) -> dict[str, Any]:
     """Give one record to another owner."""
-    (record,) = records.transfer_owner(
+    (record,) = await run_in_threadpool(
+        records.transfer_owner,
         workspace,
         env=env,
         entity=entity,
         record_ids=[record_id],
         owner_id=body.owner_id,
         version=body.version,
-        principal=principal,
+        principal=credential,
         lang=lang,
     )
     response.headers["ETag"] = _etag(record)
@@ -251,53 +271,66 @@ def transfer_record(
 
 
 @router.get("/records/{entity}/recycle-bin")
-def recycle_bin(
+async def recycle_bin(
     env: str,
     entity: str,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     limit: Annotated[int, Query(ge=1, le=records.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
 ) -> dict[str, Any]:
     """Deleted records, most recently deleted first."""
-    return records.recycle_bin(
-        workspace, env=env, entity=entity, principal=principal, limit=limit, cursor=cursor
+    return await run_in_threadpool(
+        records.recycle_bin,
+        workspace,
+        env=env,
+        entity=entity,
+        principal=credential,
+        limit=limit,
+        cursor=cursor,
     )
 
 
 @router.get("/records/{entity}/{record_id}")
-def get_record(
+async def get_record(
     env: str,
     entity: str,
     record_id: int,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
     response: Response,
 ) -> dict[str, Any]:
     """One record; its version is also the ``ETag``."""
-    record = records.get_record(
-        workspace, env=env, entity=entity, record_id=record_id, principal=principal, lang=lang
+    record = await run_in_threadpool(
+        records.get_record,
+        workspace,
+        env=env,
+        entity=entity,
+        record_id=record_id,
+        principal=credential,
+        lang=lang,
     )
     response.headers["ETag"] = _etag(record)
     return record
 
 
 @router.patch("/records/{entity}/{record_id}")
-def patch_record(
+async def patch_record(
     env: str,
     entity: str,
     record_id: int,
     payload: RecordBody,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
     version: IfMatchDep,
     confirm: ConfirmDep,
     response: Response,
 ) -> dict[str, Any]:
     """Change the fields sent; needs the version the change is based on."""
-    record = records.update_record(
+    record = await run_in_threadpool(
+        records.update_record,
         workspace,
         env=env,
         entity=entity,
@@ -305,7 +338,7 @@ def patch_record(
         payload=payload,
         version=version,
         replace=False,
-        principal=principal,
+        principal=credential,
         lang=lang,
         confirm_duplicates=confirm,
     )
@@ -314,20 +347,21 @@ def patch_record(
 
 
 @router.put("/records/{entity}/{record_id}")
-def put_record(
+async def put_record(
     env: str,
     entity: str,
     record_id: int,
     payload: RecordBody,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
     version: IfMatchDep,
     confirm: ConfirmDep,
     response: Response,
 ) -> dict[str, Any]:
     """Replace every field but computed ones (missing ones become empty); needs the version."""
-    record = records.update_record(
+    record = await run_in_threadpool(
+        records.update_record,
         workspace,
         env=env,
         entity=entity,
@@ -335,7 +369,7 @@ def put_record(
         payload=payload,
         version=version,
         replace=True,
-        principal=principal,
+        principal=credential,
         lang=lang,
         confirm_duplicates=confirm,
     )
@@ -344,12 +378,12 @@ def put_record(
 
 
 @router.delete("/records/{entity}/{record_id}", response_model=None)
-def delete_record(
+async def delete_record(
     env: str,
     entity: str,
     record_id: int,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
     version: IfMatchDep,
     response: Response,
@@ -359,23 +393,25 @@ def delete_record(
 ) -> dict[str, Any] | Response:
     """Move a record to the recycle bin (200, the deleted record), or purge it (204)."""
     if purge:
-        records.purge_record(
+        await run_in_threadpool(
+            records.purge_record,
             workspace,
             env=env,
             entity=entity,
             record_id=record_id,
             version=version,
-            principal=principal,
+            principal=credential,
             lang=lang,
         )
         return Response(status_code=204)
-    record = records.delete_record(
+    record = await run_in_threadpool(
+        records.delete_record,
         workspace,
         env=env,
         entity=entity,
         record_id=record_id,
         version=version,
-        principal=principal,
+        principal=credential,
         lang=lang,
     )
     response.headers["ETag"] = _etag(record)
@@ -383,24 +419,25 @@ def delete_record(
 
 
 @router.post("/records/{entity}/{record_id}/restore")
-def restore_record(
+async def restore_record(
     env: str,
     entity: str,
     record_id: int,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
     version: IfMatchDep,
     response: Response,
 ) -> dict[str, Any]:
     """Bring a record back from the recycle bin."""
-    record = records.restore_record(
+    record = await run_in_threadpool(
+        records.restore_record,
         workspace,
         env=env,
         entity=entity,
         record_id=record_id,
         version=version,
-        principal=principal,
+        principal=credential,
         lang=lang,
     )
     response.headers["ETag"] = _etag(record)
@@ -408,23 +445,24 @@ def restore_record(
 
 
 @router.get("/records/{entity}/{record_id}/history")
-def record_history(
+async def record_history(
     env: str,
     entity: str,
     record_id: int,
     workspace: WorkspaceDep,
-    principal: PrincipalDep,
+    credential: CredentialDep,
     lang: LangDep,
     limit: Annotated[int, Query(ge=1, le=records.MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
 ) -> dict[str, Any]:
     """Who changed what and when, newest first (also for deleted and purged records)."""
-    return records.record_history(
+    return await run_in_threadpool(
+        records.record_history,
         workspace,
         env=env,
         entity=entity,
         record_id=record_id,
-        principal=principal,
+        principal=credential,
         limit=limit,
         cursor=cursor,
         lang=lang,

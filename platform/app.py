@@ -81,16 +81,19 @@ def build_app(
     app.state.workspace = workspace
     app.state.metastore = MetaStore(workspace)
     install_error_handlers(app)
+    # The records routes first: a request is matched against the routes in order, and
+    # these serve most requests (no other route's path can match theirs).
+    # Import/export before the single-record routes: `/records/{entity}/export` must not
+    # be read as an id.
+    app.include_router(api_import_export.router)
+    app.include_router(api_records.router)
+    app.include_router(api_record_list.router)
     app.include_router(api_auth.router)
     app.include_router(api_admin_users.router)
     app.include_router(api_admin_teams.router)
     app.include_router(api_admin_audit.router)
     app.include_router(api_environments.router)
     app.include_router(api_jobs.router)
-    # Before the single-record routes: `/records/{entity}/export` must not be read as an id.
-    app.include_router(api_import_export.router)
-    app.include_router(api_records.router)
-    app.include_router(api_record_list.router)
     app.include_router(api_files.router)
     app.include_router(api_env_audit.router)
     app.include_router(api_flows.router)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, insert, select
 
+from formloom.platform.row_copy import insert_rows
 from formloom.platform.tables import audit
 
 Action = Literal["create", "update", "delete", "restore", "purge", "transfer"]
@@ -38,24 +39,29 @@ class AuditEvent:
 def record_events(
     conn: Connection, events: list[AuditEvent], *, actor_id: int | None, at: datetime
 ) -> None:
-    """Write ``events`` (one statement) in the caller's transaction."""
+    """Write ``events`` (one statement; several with ``COPY`` on PostgreSQL) in the caller's
+    transaction."""
     if not events:
         return
-    conn.execute(
-        insert(audit),
-        [
-            {
-                "entity": e.entity,
-                "record_id": e.record_id,
-                "action": e.action,
-                "actor": actor_id,
-                "at": at,
-                "changes": e.changes,
-                "cause": e.cause,
-            }
-            for e in events
-        ],
-    )
+    rows = [
+        {
+            "entity": e.entity,
+            "record_id": e.record_id,
+            "action": e.action,
+            "actor": actor_id,
+            "at": at,
+            "changes": e.changes,
+            "cause": e.cause,
+        }
+        for e in events
+    ]
+    if len(rows) == 1:
+        conn.execute(_INSERT, rows[0])
+    else:
+        insert_rows(conn, audit, rows)
+
+
+_INSERT = insert(audit)
 
 
 def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:

@@ -18,12 +18,15 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, Select
 
 from formloom.platform import credentials
 from formloom.platform.credentials import API_KEY, SESSION, TOKEN
 from formloom.platform.database import Workspace
 from formloom.platform.errors import Forbidden, PlatformError
-from formloom.platform.identity import display_name, team_ids_of
+from formloom.platform.identity import display_name
 from formloom.platform.principal import Principal
 from formloom.platform.record_errors import say
 
@@ -96,57 +99,126 @@ def authenticate_request(
     now: datetime | None = None,
 ) -> Authenticated:
     """Like :func:`authenticate`, with the credential's id and a session's CSRF token."""
-    now = now or datetime.now(UTC)
-    channel: tuple[str, ...]
-    if authorization:
-        secret, channel = _bearer(authorization, lang), (TOKEN, API_KEY)
-    elif session_cookie:
-        secret, channel = session_cookie, (SESSION,)
-    else:
-        raise Unauthenticated(
-            say(
-                lang,
-                "not logged in: log in with POST /api/auth/login (login and password; a "
-                "browser session), or send `Authorization: Bearer <token>` with a token from "
-                "POST /api/auth/tokens or an API key",
-                "未登录：请用 POST /api/auth/login（登录名和密码，浏览器会话）登录，或发送 "
-                "`Authorization: Bearer <令牌>`（令牌来自 POST /api/auth/tokens，或使用 API 密钥）",
-            )
-        )
-    with workspace.begin(readonly=True) as conn:
-        row = credentials.find(conn, secret) if credentials.kind_of(secret) in channel else None
-        teams = team_ids_of(conn, row["user_id"]) if row is not None else frozenset()
-    if row is None:
-        raise Unauthenticated(_not_valid(channel, lang))
-    kind: str = row["kind"]
-    _check_alive(kind, row["revoked_at"], row["expires_at"], now, lang)
-    if not row["user_active"]:
-        raise Unauthenticated(
-            say(
-                lang,
-                f"the account `{row['user_login']}` is deactivated; ask an administrator to "
-                "activate it",
-                f"账号 `{row['user_login']}` 已停用；请联系管理员启用",
-            )
-        )
-    if kind == SESSION and method.upper() not in SAFE_METHODS:
-        _check_csrf(row["csrf_token"], csrf_header, lang)
-    credentials.touch(workspace, row["id"], last_used_at=row["last_used_at"], now=now)
-    language: str = row["user_language"]
-    principal = Principal(
-        user_id=row["user_id"],
-        login=row["user_login"],
-        admin=row["user_admin"],
-        environment=row["env"],
-        credential=kind,
-        display_name=display_name(
-            row["user_display_name_en"], row["user_display_name_zh"], language
-        )
-        or row["user_login"],
-        language=language,
-        team_ids=teams,
+    presented = RequestCredential(
+        authorization=authorization,
+        session_cookie=session_cookie,
+        csrf_header=csrf_header,
+        method=method,
+        lang=lang,
     )
-    return Authenticated(principal, row["id"], row["csrf_token"])
+    presented.precheck()
+    with workspace.begin(readonly=True) as conn:
+        presented.check_in(conn, now=now)
+    presented.touch_if_due(workspace)
+    assert presented.authenticated is not None
+    return presented.authenticated
+
+
+class RequestCredential:
+    """What a request presented to authenticate, checked inside the transaction of its service.
+
+    :meth:`precheck` refuses, without the database, a request that sent no usable
+    credential. :meth:`check_in` then authenticates on the connection of the
+    service's own transaction, with one statement: the credential, its user and the
+    user's teams (and what else the service asks for in the same round trip, see
+    :mod:`formloom.platform.env_transaction`), so a request needs no connection or
+    transaction of its own to authenticate, and a revoked or expired credential or a
+    deactivated user is refused on the very next request in every process.
+    :meth:`touch_if_due` records the use afterwards (at most once a minute, see
+    :func:`credentials.touch`) in a transaction of its own.
+    """
+
+    def __init__(
+        self,
+        *,
+        authorization: str | None,
+        session_cookie: str | None,
+        csrf_header: str | None,
+        method: str,
+        lang: str = "en",
+    ) -> None:
+        self.authorization = authorization
+        self.session_cookie = session_cookie
+        self.csrf_header = csrf_header
+        self.method = method
+        self.lang = lang
+        #: The outcome of the last :meth:`check_in`; None until one succeeded.
+        self.authenticated: Authenticated | None = None
+        self._touch: tuple[int, datetime | None, datetime] | None = None
+
+    def precheck(self) -> tuple[str, tuple[str, ...]]:
+        """The secret and the kinds of credential it may be; :class:`Unauthenticated` when the
+        request sent none, a malformed ``Authorization`` header, or a secret of another kind."""
+        lang = self.lang
+        channel: tuple[str, ...]
+        if self.authorization:
+            secret, channel = _bearer(self.authorization, lang), (TOKEN, API_KEY)
+        elif self.session_cookie:
+            secret, channel = self.session_cookie, (SESSION,)
+        else:
+            raise Unauthenticated(_not_logged_in(lang))
+        if credentials.kind_of(secret) not in channel:
+            raise Unauthenticated(_not_valid(channel, lang))
+        return secret, channel
+
+    def check_in(
+        self,
+        conn: Connection,
+        *,
+        now: datetime | None = None,
+        statement: Select[Any] = credentials.FOR_REQUEST,
+        **params: Any,
+    ) -> RowMapping:
+        """Authenticate on ``conn`` with one statement, and return the row it read.
+
+        ``statement`` is a :func:`credentials.request_statement`, maybe with extra columns
+        (bound to ``params``) that the caller reads from the row once the credential is
+        accepted. Sets :attr:`authenticated`.
+        """
+        now = now or datetime.now(UTC)
+        lang = self.lang
+        secret, channel = self.precheck()
+        row = credentials.find_for_request(conn, secret, statement=statement, **params)
+        if row is None:
+            raise Unauthenticated(_not_valid(channel, lang))
+        kind: str = row["kind"]
+        _check_alive(kind, row["revoked_at"], row["expires_at"], now, lang)
+        if not row["user_active"]:
+            raise Unauthenticated(
+                say(
+                    lang,
+                    f"the account `{row['user_login']}` is deactivated; ask an administrator to "
+                    "activate it",
+                    f"账号 `{row['user_login']}` 已停用；请联系管理员启用",
+                )
+            )
+        if kind == SESSION and self.method.upper() not in SAFE_METHODS:
+            _check_csrf(row["csrf_token"], self.csrf_header, lang)
+        self._touch = (row["id"], row["last_used_at"], now)
+        language: str = row["user_language"]
+        principal = Principal(
+            user_id=row["user_id"],
+            login=row["user_login"],
+            admin=row["user_admin"],
+            environment=row["env"],
+            credential=kind,
+            display_name=display_name(
+                row["user_display_name_en"], row["user_display_name_zh"], language
+            )
+            or row["user_login"],
+            language=language,
+            team_ids=credentials.team_ids_of_row(row),
+        )
+        self.authenticated = Authenticated(principal, row["id"], row["csrf_token"])
+        return row
+
+    def touch_if_due(self, workspace: Workspace) -> None:
+        """Record the use :meth:`check_in` saw, unless one was recorded within the last minute."""
+        if self._touch is None:
+            return
+        credential_id, last_used_at, now = self._touch
+        self._touch = None
+        credentials.touch(workspace, credential_id, last_used_at=last_used_at, now=now)
 
 
 def _bearer(authorization: str, lang: str) -> str:
@@ -161,6 +233,17 @@ def _bearer(authorization: str, lang: str) -> str:
             )
         )
     return secret.strip()
+
+
+def _not_logged_in(lang: str) -> str:
+    return say(
+        lang,
+        "not logged in: log in with POST /api/auth/login (login and password; a "
+        "browser session), or send `Authorization: Bearer <token>` with a token from "
+        "POST /api/auth/tokens or an API key",
+        "未登录：请用 POST /api/auth/login（登录名和密码，浏览器会话）登录，或发送 "
+        "`Authorization: Bearer <令牌>`（令牌来自 POST /api/auth/tokens，或使用 API 密钥）",
+    )
 
 
 def _not_valid(channel: tuple[str, ...], lang: str) -> str:

@@ -17,10 +17,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    RowMapping,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
 from formloom.platform.database import Workspace
-from formloom.platform.tables import credential, user
+from formloom.platform.tables import credential, team_member, user
 
 SESSION = "session"
 TOKEN = "token"
@@ -103,23 +117,84 @@ def issue(
     )
 
 
+def comma_joined(text: ColumnElement[str]) -> ColumnElement[str]:
+    """The aggregate of ``text`` joined with commas (``group_concat``/``string_agg``; NULL for
+    no rows). The separator is SQL text, not a bound value, so the statement is rendered once
+    rather than at every execution."""
+    separator: Any = literal_column("','")
+    return func.aggregate_strings(text, separator)
+
+
+#: The user's columns :func:`find` adds to the credential's.
+_USER_COLUMNS = (
+    user.c.login.label("user_login"),
+    user.c.active.label("user_active"),
+    user.c.admin.label("user_admin"),
+    user.c.display_name_en.label("user_display_name_en"),
+    user.c.display_name_zh.label("user_display_name_zh"),
+    user.c.language.label("user_language"),
+)
+
+
 def find(conn: Connection, secret: str) -> RowMapping | None:
     """The credential a secret names, with its user's row (``user_*`` columns), or None."""
     query = (
-        select(
-            credential,
-            user.c.login.label("user_login"),
-            user.c.active.label("user_active"),
-            user.c.admin.label("user_admin"),
-            user.c.display_name_en.label("user_display_name_en"),
-            user.c.display_name_zh.label("user_display_name_zh"),
-            user.c.language.label("user_language"),
-        )
+        select(credential, *_USER_COLUMNS)
         .join(user, user.c.id == credential.c.user_id)
         .where(credential.c.secret_hash == secret_hash(secret))
     )
     found = conn.execute(query).first()
     return None if found is None else found._mapping
+
+
+def request_statement(*extra: ColumnElement[Any]) -> Select[Any]:
+    """The statement that authenticates a request, bound to ``secret_hash``; build it once.
+
+    One row (none for an unknown secret): the credential's columns that authentication
+    needs, its user's (``user_*``, as :func:`find` names them), the ids of the user's
+    teams (``user_team_ids``, comma-separated, NULL for none), and ``extra`` columns, so
+    that a request can read what its service needs next in the same round trip.
+    """
+    team_ids = (
+        select(comma_joined(cast(team_member.c.team_id, String)))
+        .where(team_member.c.user_id == credential.c.user_id)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            credential.c.id,
+            credential.c.kind,
+            credential.c.user_id,
+            credential.c.env,
+            credential.c.csrf_token,
+            credential.c.expires_at,
+            credential.c.last_used_at,
+            credential.c.revoked_at,
+            *_USER_COLUMNS,
+            team_ids.label("user_team_ids"),
+            *extra,
+        )
+        .join(user, user.c.id == credential.c.user_id)
+        .where(credential.c.secret_hash == bindparam("secret_hash"))
+    )
+
+
+#: :func:`request_statement` without extra columns.
+FOR_REQUEST = request_statement()
+
+
+def find_for_request(
+    conn: Connection, secret: str, *, statement: Select[Any] = FOR_REQUEST, **params: Any
+) -> RowMapping | None:
+    """The row of ``statement`` (a :func:`request_statement`) for ``secret``, or None."""
+    found = conn.execute(statement, {"secret_hash": secret_hash(secret), **params}).first()
+    return None if found is None else found._mapping
+
+
+def team_ids_of_row(row: Mapping[Any, Any]) -> frozenset[int]:
+    """The user's team ids that a :func:`request_statement` row holds."""
+    listed: str | None = row["user_team_ids"]
+    return frozenset(int(team) for team in listed.split(",")) if listed else frozenset()
 
 
 def touch(

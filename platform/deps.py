@@ -1,4 +1,8 @@
-"""Typed FastAPI dependencies shared by the platform's and the designer's routes."""
+"""Typed FastAPI dependencies shared by the platform's and the designer's routes.
+
+They read no database, so they are ``async def``: FastAPI calls them in the event
+loop instead of sending each to its thread pool.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from formloom.platform.database import Workspace
 from formloom.platform.metastore import MetaStore
 
 
-def get_workspace(request: Request) -> Workspace:
+async def get_workspace(request: Request) -> Workspace:
     workspace: Workspace = request.app.state.workspace
     return workspace
 
 
-def get_metastore(request: Request) -> MetaStore:
+async def get_metastore(request: Request) -> MetaStore:
     store: MetaStore = request.app.state.metastore
     return store
 

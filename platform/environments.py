@@ -12,7 +12,16 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    text,
+)
 
 from formloom.engine.errors import Issue
 from formloom.engine.names import env_name_problem
@@ -77,20 +86,29 @@ def environment_exists(workspace: Workspace, name: str) -> bool:
 def require_environment(workspace: Workspace, name: str) -> None:
     """Raise :class:`NotFound` naming the environment unless it exists."""
     if not environment_exists(workspace, name):
-        raise NotFound(
-            f"environment `{name}` does not exist; list them with `formloom env list` "
-            "or GET /api/environments"
-        )
+        raise environment_not_found(name)
 
 
 def require_environment_in(conn: Connection, name: str) -> None:
     """Like :func:`require_environment`, inside a transaction the caller already holds."""
     found = conn.execute(select(environment.c.name).where(environment.c.name == name)).first()
     if found is None:
-        raise NotFound(
-            f"environment `{name}` does not exist; list them with `formloom env list` "
-            "or GET /api/environments"
-        )
+        raise environment_not_found(name)
+
+
+def exists_column() -> ColumnElement[bool]:
+    """Whether the environment named by the bound parameter ``env`` exists (a column to
+    select with other things)."""
+    named = environment.c.name == bindparam("env", type_=environment.c.name.type)
+    return exists().where(named).label("environment_exists")
+
+
+def environment_not_found(name: str) -> NotFound:
+    """The error for an environment that does not exist."""
+    return NotFound(
+        f"environment `{name}` does not exist; list them with `formloom env list` "
+        "or GET /api/environments"
+    )
 
 
 def create_environment(

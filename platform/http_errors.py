@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from formloom.engine.errors import DocumentInvalid, EngineError, Issue, pointer
+from formloom.platform.auth_deps import unchecked_credential_error
 from formloom.platform.errors import PlatformError
 
 PROBLEM = "application/problem+json"
@@ -35,24 +36,39 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def platform_problem(exc: PlatformError) -> JSONResponse:
+    """A platform error as problem+json."""
+    issues = exc.issues or [Issue("", exc.code, exc.message)]
+    return problem(exc.status, type(exc).__name__, exc.message, exc.code, issues, exc.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Errors become problem+json; a request whose credential was not checked yet (see
+    :func:`~formloom.platform.auth_deps.unchecked_credential_error`) gets the credential's
+    error instead, if it has one."""
+
     @app.exception_handler(PlatformError)
-    async def _platform(_: Request, exc: PlatformError) -> JSONResponse:
-        issues = exc.issues or [Issue("", exc.code, exc.message)]
-        return problem(exc.status, type(exc).__name__, exc.message, exc.code, issues, exc.headers)
+    async def _platform(request: Request, exc: PlatformError) -> JSONResponse:
+        return platform_problem(await unchecked_credential_error(request) or exc)
 
     @app.exception_handler(DocumentInvalid)
-    async def _document(_: Request, exc: DocumentInvalid) -> JSONResponse:
+    async def _document(request: Request, exc: DocumentInvalid) -> JSONResponse:
+        if refused := await unchecked_credential_error(request):
+            return platform_problem(refused)
         return problem(422, "DocumentInvalid", str(exc), "invalid", exc.issues)
 
     @app.exception_handler(EngineError)
-    async def _engine(_: Request, exc: EngineError) -> JSONResponse:
+    async def _engine(request: Request, exc: EngineError) -> JSONResponse:
+        if refused := await unchecked_credential_error(request):
+            return platform_problem(refused)
         return problem(
             422, type(exc).__name__, str(exc), "invalid", [Issue("", "invalid", str(exc))]
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if refused := await unchecked_credential_error(request):
+            return platform_problem(refused)
         issues = [
             Issue(pointer(*e["loc"]), e["type"], f"{'.'.join(map(str, e['loc']))}: {e['msg']}")
             for e in exc.errors()

@@ -38,8 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import psycopg
-from sqlalchemy import Connection, RowMapping, Table, func, insert, select, tuple_
+from sqlalchemy import Connection, RowMapping, Table, func, select, tuple_
 
 from formloom.engine.entities.model import DuplicateRule
 from formloom.engine.errors import Issue
@@ -65,6 +64,7 @@ from formloom.platform.record_errors import say
 from formloom.platform.record_files import check_file_values
 from formloom.platform.record_references import chunks
 from formloom.platform.record_writer import RecordWriter
+from formloom.platform.row_copy import insert_rows, qualified_name
 from formloom.platform.save_pipeline import assign_auto_numbers, rules_for, run_rules
 
 #: A unique constraint: the fields whose values together may not repeat (also the key of
@@ -605,7 +605,7 @@ class ImportBatch:
         for record_id, values in zip(ids, stored, strict=True):
             values["id"] = record_id
         insert_rows(writer.conn, table, stored)
-        fields = entity.compiled.fields
+        serialisers = [(n, *entity.serialisers[n]) for n in names]
         writer.audit(
             [
                 AuditEvent(
@@ -615,7 +615,10 @@ class ImportBatch:
                     # full_values() of the record's JSON, without serialising the system fields
                     {
                         "owner_id": values["owner_id"],
-                        **{n: fields[n].to_json(values[n]) for n in names},
+                        **{
+                            n: None if values[n] is None else to_json(values[n], options)
+                            for n, to_json, options in serialisers
+                        },
                     },
                 )
                 for values in stored
@@ -665,47 +668,13 @@ def new_record_ids(conn: Connection, table: Table, count: int) -> list[int]:
     if count == 0:
         return []
     if conn.dialect.name == "postgresql":
-        name = _qualified_name(conn, table)
+        name = qualified_name(conn, table)
         sequence = conn.execute(select(func.pg_get_serial_sequence(name, "id"))).scalar_one()
         series = func.generate_series(1, count).table_valued("n").render_derived()
         query = select(func.nextval(sequence)).select_from(series).order_by(series.c.n)
         return [int(i) for i in conn.execute(query).scalars()]
     last = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
     return list(range(int(last) + 1, int(last) + count + 1))
-
-
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys): ``COPY`` on PostgreSQL, else ``executemany``.
-
-    Values go through the columns' own bind processors first (JSON to text,
-    timestamps to UTC), exactly as an INSERT through SQLAlchemy would send them.
-    """
-    if not rows:
-        return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), rows)
-        return
-    names = list(rows[0])
-    dialect = conn.dialect
-    processors = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
-    quote = conn.dialect.identifier_preparer.quote
-    statement = (
-        f"COPY {_qualified_name(conn, table)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
-    )
-    raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(
-                [row[n] if p is None else p(row[n]) for n, p in zip(names, processors, strict=True)]
-            )
-
-
-def _qualified_name(conn: Connection, table: Table) -> str:
-    """The table's name as PostgreSQL knows it (the ``env`` placeholder translated)."""
-    translate = conn.get_execution_options().get("schema_translate_map") or {}
-    schema = translate.get(table.schema, table.schema)
-    quote = conn.dialect.identifier_preparer.quote
-    return f"{quote(schema)}.{quote(table.name)}" if schema else quote(table.name)
 
 
 def _touches(row: _Row, fields: Sequence[str]) -> bool:

@@ -110,6 +110,37 @@ def after_clause(
     return or_(false(), *alternatives)
 
 
+def split_after_clause(
+    keys: Sequence[SortKey], values: Sequence[Any], table: Table
+) -> tuple[ColumnElement[bool], ColumnElement[bool] | None]:
+    """:func:`after_clause` as ``(range, tail)`` an index can answer by seeking.
+
+    For the common sort, one nullable key followed by NOT NULL keys in the same
+    direction (``close_date``, then ``id``), and a cursor whose value for that key
+    is not NULL: the rows after the cursor are first the non-NULL rows beyond it,
+    a row value comparison (``(close_date, id) > (:v, :id)``) that starts an index
+    range at the cursor, and then, NULLs last, every row whose key is NULL
+    (``tail``), in the order of the remaining keys. The caller asks for the tail only
+    when the range holds fewer rows than a page. Any other sort or cursor gives
+    ``(after_clause(...), None)``: the OR of :func:`after_clause` makes the database
+    walk the rows before the cursor again, page after page.
+    """
+    first, rest = keys[0], keys[1:]
+    if (
+        not rest
+        or not first.nullable
+        or values[0] is None
+        or any(k.nullable for k in rest)
+        or any(k.descending != first.descending for k in rest)
+    ):
+        return after_clause(keys, values, table), None
+    columns = [table.c[k.field] for k in keys]
+    row = tuple_(*columns)
+    key_row = tuple_(*(literal(v, c.type) for v, c in zip(values, columns, strict=True)))
+    beyond = row < key_row if first.descending else row > key_row
+    return beyond, columns[0].is_(None)
+
+
 def encode_cursor(keys: Sequence[SortKey], row: Mapping[str, Any]) -> str:
     """The cursor that continues after ``row``."""
     body = {"sort": sort_signature(keys), "key": [_to_json(row[k.field]) for k in keys]}

@@ -54,8 +54,8 @@ def check_file_values(
     """
     fields = [
         (name, compiled)
-        for name, compiled in entity.compiled.fields.items()
-        if isinstance(compiled.field_type, FileFieldType) and values.get(name) is not None
+        for name, compiled in entity.compiled.fields_of(FileFieldType).items()
+        if values.get(name) is not None
     ]
     if not fields:
         return []

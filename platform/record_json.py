@@ -27,16 +27,20 @@ def record_to_json(
     entity: RuntimeEntity, row: Mapping[str, Any], *, fields: Iterable[str] | None = None
 ) -> dict[str, Any]:
     """One stored row as JSON; ``fields`` limits the user fields returned (system ones stay)."""
+    get = row.get
     out: dict[str, Any] = {}
     for name in SYSTEM_FIELDS:
-        value = row.get(name)
+        value = get(name)
         out[name] = value.isoformat() if isinstance(value, datetime) else value
-    deleted_at = row.get("deleted_at")
+    deleted_at = get("deleted_at")
     if deleted_at is not None:
         out["deleted_at"] = deleted_at.isoformat()
-    wanted = entity.compiled.fields if fields is None else fields
-    for name in wanted:
-        compiled = entity.compiled.fields[name]
-        if not compiled.field_type.virtual:
-            out[name] = compiled.to_json(row.get(name))
+    serialisers = entity.serialisers
+    for name in serialisers if fields is None else fields:
+        serialiser = serialisers.get(name)
+        if serialiser is not None:
+            value = get(name)
+            out[name] = None if value is None else serialiser[0](value, serialiser[1])
+        elif name not in entity.compiled.fields:
+            raise KeyError(name)
     return out

@@ -36,7 +36,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     ClauseElement,
@@ -51,6 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from formloom.engine.conditions import (
     TEXT_KINDS,
@@ -67,22 +68,21 @@ from formloom.engine.conditions import (
 )
 from formloom.engine.errors import Issue, pointer
 from formloom.engine.relative_dates import DEFAULT_TIMEZONE, timezone_named
-from formloom.platform.access import Access, load_access
+from formloom.platform.access import Access
 from formloom.platform.conditions_sql import condition_clause, text_contains
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import RuntimeEntity, load_entity
-from formloom.platform.environments import require_environment_in
+from formloom.platform.env_transaction import Actor, env_transaction
 from formloom.platform.errors import Invalid, NotFound
 from formloom.platform.list_cursor import (
     CursorInvalid,
     SortKey,
-    after_clause,
     decode_cursor,
     encode_cursor,
     order_by,
+    split_after_clause,
 )
 from formloom.platform.list_request import DEFAULT_LIMIT, MAX_LIMIT, ListRequest
-from formloom.platform.principal import Principal
 from formloom.platform.record_json import SYSTEM_FIELDS, record_to_json
 
 #: Totals are exact up to this many rows.
@@ -178,14 +178,16 @@ def list_in_environment(
     entity_name: str,
     request: ListRequest,
     *,
-    principal: Principal,
+    principal: Actor,
     lang: str = "en",
 ) -> ListPage:
-    """A page of entity ``entity_name`` in environment ``env`` as ``principal`` may see it."""
+    """A page of entity ``entity_name`` in environment ``env`` as ``principal`` may see it
+    (a principal, or a request's credential: see :mod:`formloom.platform.env_transaction`)."""
     namespace = workspace.cache_key
-    with workspace.begin(env, readonly=True) as conn:
-        require_environment_in(conn, env)
-        access = load_access(conn, cache_key=namespace, env=env, principal=principal)
+    with env_transaction(workspace, env, principal, readonly=True, entity=entity_name) as (
+        conn,
+        access,
+    ):
         access.require(entity_name, "read", lang=lang)
         entity = load_entity(conn, namespace=namespace, env=env, name=entity_name)
         query = plan_list(entity, request, now=datetime.now(UTC), access=access)
@@ -464,11 +466,19 @@ def run_list(
     wanted = dict.fromkeys(
         [*SYSTEM_FIELDS, "deleted_at", *query.fields, *(k.field for k in query.sort)]
     )
-    statement = select(*(table.c[name] for name in wanted)).where(*filters)
+    ordered = (
+        select(*(table.c[name] for name in wanted))
+        .where(*filters)
+        .order_by(*order_by(query.sort, table))
+    )
+    statement, tail = ordered, None
     if query.after is not None:
-        statement = statement.where(after_clause(query.sort, query.after, table))
-    statement = statement.order_by(*order_by(query.sort, table)).limit(query.limit + 1)
-    rows = [dict(row) for row in conn.execute(statement).mappings()]
+        after, tail = split_after_clause(query.sort, query.after, table)
+        statement = ordered.where(after)
+    rows = _fetch(conn, statement.limit(query.limit + 1))
+    if tail is not None and len(rows) <= query.limit:
+        # the rows beyond the cursor ran out before the page did: the empty values follow
+        rows += _fetch(conn, ordered.where(tail).limit(query.limit + 1 - len(rows)))
     page = rows[: query.limit]
     more = len(rows) > query.limit
     items = [record_to_json(entity, row, fields=query.fields) for row in page]
@@ -482,6 +492,13 @@ def run_list(
             total, exact = _count(conn, entity, filters)
     cursor = encode_cursor(query.sort, page[-1]) if more else None
     return ListPage(items=items, next=cursor, total=total, total_is_exact=exact)
+
+
+def _fetch(conn: Connection, statement: Select[Any]) -> list[dict[str, Any]]:
+    """The rows of ``statement`` as dicts by column name."""
+    result = conn.execute(statement)
+    names = list(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result]
 
 
 def _filters(entity: RuntimeEntity, query: ListQuery, dialect: str) -> list[ColumnElement[bool]]:
@@ -515,9 +532,19 @@ def _count(
 
 
 class _Explain(Executable, ClauseElement):
-    """``EXPLAIN (FORMAT JSON)`` of a statement (PostgreSQL): the planner's row estimate."""
+    """``EXPLAIN (FORMAT JSON)`` of a statement (PostgreSQL): the planner's row estimate.
 
-    inherit_cache = False
+    Its cache key is the statement's, so it is compiled once per list shape, like the
+    statements it explains, not at every request.
+    """
+
+    inherit_cache = True
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's declaration)
+        ("statement", InternalTraversal.dp_clauseelement)
+    ]
+    #: The plan is one untyped value: a compiled form reused from the cache has no selected
+    #: columns to match with the new statement's.
+    _all_selected_columns: ClassVar[tuple[Any, ...]] = ()
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement

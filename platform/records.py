@@ -2,7 +2,9 @@
 
 Each function is one transaction in the environment's namespace, so a record
 and its audit entries (and the records an on-delete rule touches) commit
-together or not at all. ``principal`` is who acts: their user id becomes
+together or not at all. ``principal`` is who acts (a principal, or the credential
+an HTTP request presented, authenticated inside that same transaction: see
+:mod:`formloom.platform.env_transaction`): their user id becomes
 ``created_by``/``updated_by``, the default ``owner_id`` and the audit actor, and
 their roles decide what they may do (:mod:`formloom.platform.access`, checked
 inside the same transaction): records outside their scope are not found,
@@ -37,12 +39,11 @@ from sqlalchemy.exc import IntegrityError
 from formloom.engine.errors import Issue
 from formloom.engine.records.schema import record_schema
 from formloom.platform import audit, record_transfer
-from formloom.platform.access import load_access
+from formloom.platform.access import Access
 from formloom.platform.database import Workspace
 from formloom.platform.entity_runtime import load_entity
-from formloom.platform.environments import require_environment_in
+from formloom.platform.env_transaction import Actor, env_transaction
 from formloom.platform.errors import Invalid
-from formloom.platform.principal import Principal
 from formloom.platform.record_bulk import run_bulk
 from formloom.platform.record_children import with_children
 from formloom.platform.record_errors import WriteConflict, say
@@ -62,15 +63,16 @@ def cache_key(workspace: Workspace) -> str:
 
 
 def entity_schema(
-    workspace: Workspace, *, env: str, entity: str, principal: Principal, lang: str = "en"
+    workspace: Workspace, *, env: str, entity: str, principal: Actor, lang: str = "en"
 ) -> dict[str, Any]:
     """The JSON Schema of the entity's records as ``principal`` sees them.
 
     Hidden fields are left out; read-only ones are marked ``readOnly``.
     """
-    with workspace.begin(env, readonly=True) as conn:
-        require_environment_in(conn, env)
-        access = load_access(conn, cache_key=cache_key(workspace), env=env, principal=principal)
+    with env_transaction(workspace, env, principal, readonly=True, entity=entity) as (
+        conn,
+        access,
+    ):
         access.require(entity, "read", lang=lang)
         runtime = load_entity(conn, namespace=cache_key(workspace), env=env, name=entity)
     schema = record_schema(runtime.compiled, lang=lang)
@@ -91,7 +93,7 @@ def get_record(
     env: str,
     entity: str,
     record_id: int,
-    principal: Principal,
+    principal: Actor,
     lang: str = "en",
 ) -> dict[str, Any]:
     """One record with its child tables' rows; a deleted one is in the recycle bin (404).
@@ -99,9 +101,11 @@ def get_record(
     Lists (:mod:`formloom.platform.record_query`) leave child tables out. A
     record outside the principal's read scope is not found.
     """
-    with workspace.begin(env, readonly=True) as conn:
-        require_environment_in(conn, env)
-        reader = _writer(workspace, conn, env, principal, lang)
+    with env_transaction(workspace, env, principal, readonly=True, entity=entity) as (
+        conn,
+        access,
+    ):
+        reader = _writer(workspace, conn, env, access, lang)
         reader.access.require(entity, "read", lang=lang)
         runtime = reader.entity(entity)
         row = reader.live_row(runtime, record_id, at="")
@@ -117,7 +121,7 @@ def create_record(
     env: str,
     entity: str,
     payload: Any,
-    principal: Principal,
+    principal: Actor,
     lang: str = "en",
     confirm_duplicates: bool = False,
 ) -> dict[str, Any]:
@@ -129,6 +133,7 @@ def create_record(
     return _write(
         workspace,
         env,
+        entity,
         principal,
         lang,
         lambda w: w.access.visible(entity, w.create(w.entity(entity), payload)),
@@ -145,7 +150,7 @@ def update_record(
     payload: Any,
     version: int | None = None,
     replace: bool = False,
-    principal: Principal,
+    principal: Actor,
     lang: str = "en",
     confirm_duplicates: bool = False,
 ) -> dict[str, Any]:
@@ -160,6 +165,7 @@ def update_record(
     return _write(
         workspace,
         env,
+        entity,
         principal,
         lang,
         lambda w: w.access.visible(
@@ -177,13 +183,14 @@ def delete_record(
     entity: str,
     record_id: int,
     version: int | None = None,
-    principal: Principal,
+    principal: Actor,
     lang: str = "en",
 ) -> dict[str, Any]:
     """Move a record to the recycle bin (lookups' on-delete rules apply); returns it."""
     return _write(
         workspace,
         env,
+        entity,
         principal,
         lang,
         lambda w: w.access.visible(entity, w.delete(w.entity(entity), record_id, version=version)),
@@ -197,13 +204,14 @@ def restore_record(
     entity: str,
     record_id: int,
     version: int | None = None,
-    principal: Principal,
+    principal: Actor,
     lang: str = "en",
 ) -> dict[str, Any]:
     """Bring a record back from the recycle bin (with what its delete cascaded to)."""
     return _write(
         workspace,
         env,
+        entity,
         principal,
         lang,
         lambda w: w.access.visible(entity, w.restore(w.entity(entity), record_id, version=version)),
@@ -217,13 +225,14 @@ def purge_record(
     entity: str,
     record_id: int,
     version: int | None = None,
-    principal: Principal,
+    principal: Actor,
     lang: str = "en",
 ) -> None:
     """Delete a record in the recycle bin for good; its audit history is kept."""
     _write(
         workspace,
         env,
+        entity,
         principal,
         lang,
         lambda w: w.purge(w.entity(entity), record_id, version=version),
@@ -238,7 +247,7 @@ def bulk_write(
     create: Sequence[Any] = (),
     update: Sequence[Any] = (),
     delete: Sequence[Any] = (),
-    principal: Principal,
+    principal: Actor,
     lang: str = "en",
     confirm_duplicates: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
@@ -250,6 +259,7 @@ def bulk_write(
     return _write(
         workspace,
         env,
+        entity,
         principal,
         lang,
         lambda w: _bulk(w, entity, create=create, update=update, delete=delete),
@@ -264,7 +274,7 @@ def transfer_owner(
     entity: str,
     record_ids: Sequence[Any],
     owner_id: Any,
-    principal: Principal,
+    principal: Actor,
     version: int | None = None,
     lang: str = "en",
 ) -> list[dict[str, Any]]:
@@ -272,6 +282,7 @@ def transfer_owner(
     return _write(
         workspace,
         env,
+        entity,
         principal,
         lang,
         lambda w: record_transfer.transfer_owner(w, entity, record_ids, owner_id, version=version),
@@ -302,7 +313,7 @@ def recycle_bin(
     *,
     env: str,
     entity: str,
-    principal: Principal,
+    principal: Actor,
     limit: int = 50,
     cursor: str | None = None,
     lang: str = "en",
@@ -311,9 +322,10 @@ def recycle_bin(
     first; ``next_cursor`` fetches the next page."""
     _check_limit(limit)
     after = _decode_cursor(cursor) if cursor else None
-    with workspace.begin(env, readonly=True) as conn:
-        require_environment_in(conn, env)
-        access = load_access(conn, cache_key=cache_key(workspace), env=env, principal=principal)
+    with env_transaction(workspace, env, principal, readonly=True, entity=entity) as (
+        conn,
+        access,
+    ):
         access.require(entity, "delete", lang=lang)
         runtime = load_entity(conn, namespace=cache_key(workspace), env=env, name=entity)
         table = runtime.table
@@ -350,7 +362,7 @@ def record_history(
     env: str,
     entity: str,
     record_id: int,
-    principal: Principal,
+    principal: Actor,
     limit: int = 100,
     cursor: str | None = None,
     lang: str = "en",
@@ -362,9 +374,11 @@ def record_history(
     """
     _check_limit(limit)
     before = _history_cursor(cursor) if cursor else None
-    with workspace.begin(env, readonly=True) as conn:
-        require_environment_in(conn, env)
-        reader = _writer(workspace, conn, env, principal, lang)
+    with env_transaction(workspace, env, principal, readonly=True, entity=entity) as (
+        conn,
+        access,
+    ):
+        reader = _writer(workspace, conn, env, access, lang)
         reader.access.require(entity, "read", lang=lang)
         runtime = reader.entity(entity)
         row = reader.row(runtime, record_id)
@@ -391,39 +405,39 @@ def _writer(
     workspace: Workspace,
     conn: Connection,
     env: str,
-    principal: Principal,
+    access: Access,
     lang: str,
     *,
     confirm_duplicates: bool = False,
 ) -> RecordWriter:
-    key = cache_key(workspace)
     return RecordWriter(
         conn,
-        cache_key=key,
+        cache_key=cache_key(workspace),
         env=env,
-        actor_id=principal.user_id,
+        actor_id=access.user_id,
         lang=lang,
         confirm_duplicates=confirm_duplicates,
-        access=load_access(conn, cache_key=key, env=env, principal=principal),
+        access=access,
     )
 
 
 def _write(
     workspace: Workspace,
     env: str,
-    principal: Principal,
+    entity: str,
+    principal: Actor,
     lang: str,
     work: Callable[[RecordWriter], T],
     *,
     confirm_duplicates: bool = False,
 ) -> T:
-    """Run ``work`` in a write transaction; a constraint race is retried once (see above)."""
+    """Run ``work`` on records of ``entity`` in a write transaction; a constraint race is
+    retried once (see above)."""
     for attempt in (1, 2):
         try:
-            with workspace.begin(env) as conn:
-                require_environment_in(conn, env)
+            with env_transaction(workspace, env, principal, entity=entity) as (conn, access):
                 writer = _writer(
-                    workspace, conn, env, principal, lang, confirm_duplicates=confirm_duplicates
+                    workspace, conn, env, access, lang, confirm_duplicates=confirm_duplicates
                 )
                 return work(writer)
         except IntegrityError as exc:

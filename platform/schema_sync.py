@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from alembic.operations import Operations
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -74,6 +72,8 @@ Observer = Callable[[Operation], None]
 MAX_LISTED = 10
 #: The PostgreSQL extension behind trigram (substring search) indexes.
 TRIGRAM_EXTENSION = "pg_trgm"
+#: The condition of partial indexes that hold live records only (``PhysicalIndex.live_only``).
+LIVE = text("deleted_at IS NULL")
 log = logging.getLogger(__name__)
 
 
@@ -92,6 +92,11 @@ class SchemaSync:
     _deferred_junctions: list[CreateJunction] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # Alembic is imported here, when metadata is published, not when a server starts:
+        # it takes about 10 MiB that a process serving records never needs.
+        from alembic.operations import Operations
+        from alembic.runtime.migration import MigrationContext
+
         self.schema = self.workspace.env_schema(self.env)
         self.sqlite = self.workspace.is_sqlite
         self.ops = Operations(MigrationContext.configure(self.conn))
@@ -158,14 +163,13 @@ class SchemaSync:
         added_later = [c for c in op.columns if self.sqlite and c.storage.references]
         columns = [self._column(op.table, c) for c in op.columns if c not in added_later]
         self.ops.create_table(op.table, *system_columns(), *columns, schema=self.schema)
-        live = text("deleted_at IS NULL")
         self.ops.create_index(
             owner_index_name(op.table),
             op.table,
             ["owner_id", "id"],
             schema=self.schema,
-            sqlite_where=live,
-            postgresql_where=live,
+            sqlite_where=LIVE,
+            postgresql_where=LIVE,
         )
         for column in added_later:
             self._add_column(op.table, column)
@@ -241,8 +245,16 @@ class SchemaSync:
             return
         if index.unique and not self._no_duplicates(op):
             return
+        live: dict[str, Any] = (
+            {"sqlite_where": LIVE, "postgresql_where": LIVE} if index.live_only else {}
+        )
         self.ops.create_index(
-            index.name, op.table, list(index.columns), unique=index.unique, schema=self.schema
+            index.name,
+            op.table,
+            list(index.columns),
+            unique=index.unique,
+            schema=self.schema,
+            **live,
         )
 
     def _DropIndex(self, op: DropIndex) -> None:

@@ -39,12 +39,22 @@ IndexMethod = Literal["btree", "trigram"]
 
 @dataclass(frozen=True)
 class PhysicalIndex:
-    """An index as it exists in the database."""
+    """An index as it exists in the database.
+
+    ``live_only``: the index holds the records that are not deleted only
+    (``WHERE deleted_at IS NULL``), the ones lists show and count, so that a
+    filtered or sorted list and its total are read from the index alone instead
+    of visiting every row to leave the deleted ones out. Indexes that also serve
+    reads of deleted records hold every record: unique ones (uniqueness counts
+    the recycle bin), lookups' (on-delete rules, restores and purges follow them)
+    and the title field's (imports match titles in the recycle bin too).
+    """
 
     name: str
     columns: tuple[str, ...]
     unique: bool
     method: IndexMethod = "btree"
+    live_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,8 +197,12 @@ def physical_indexes(document: EntityDoc) -> dict[str, PhysicalIndex]:
     for f in document.fields:
         if f.unique:
             wanted.append(PhysicalIndex(_index_name("uq", table, f.name), (f.name,), True))
-        elif f.indexed or field_types.get(f.type).references(f.options):
+        elif field_types.get(f.type).references(f.options):
             wanted.append(PhysicalIndex(_index_name("ix", table, f.name), (f.name,), False))
+        elif f.indexed:
+            live_only = f.name != document.title_field
+            name = _index_name("ix", table, f.name)
+            wanted.append(PhysicalIndex(name, (f.name,), False, live_only=live_only))
     for f in document.fields:
         if f.searchable and column_of(f).storage.kind in ("string", "text"):
             name = _index_name("tg", table, f.name)
@@ -196,7 +210,7 @@ def physical_indexes(document: EntityDoc) -> dict[str, PhysicalIndex]:
     for ix in document.indexes:
         prefix = "uq" if ix.unique else "ix"
         name = _index_name(prefix, table, ix.name)
-        wanted.append(PhysicalIndex(name, tuple(ix.fields), ix.unique))
+        wanted.append(PhysicalIndex(name, tuple(ix.fields), ix.unique, live_only=not ix.unique))
     return {ix.name: ix for ix in wanted}
 
 

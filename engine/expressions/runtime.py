@@ -15,9 +15,8 @@ import reprlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from types import ModuleType
 from typing import Any
-
-import cel
 
 from formloom.engine.expressions import types as t
 from formloom.engine.expressions.checker import alias, check
@@ -75,7 +74,7 @@ class CompiledExpression:
             (name, alias(name), converter(fields[name]), fields[name])
             for name in sorted(referenced)
         )
-        self._program = cel.compile(cel_source)
+        self._program = _cel().compile(cel_source)
 
     @property
     def source(self) -> str:
@@ -264,7 +263,7 @@ def _try_constants(source: str, calls: list[tuple[int, str]]) -> list[Expression
     issues = []
     for position, call in calls:
         try:
-            cel.evaluate(call)
+            _cel().evaluate(call)
         except Exception as exc:  # the runtime raises RuntimeError, ValueError, OverflowError…
             function = call.split("(", 1)[0]
             failed = _FUNCTION_FAILURE.match(str(exc))
@@ -278,6 +277,15 @@ def _try_constants(source: str, calls: list[tuple[int, str]]) -> list[Expression
                 )
             )
     return issues
+
+
+def _cel() -> ModuleType:
+    """The CEL runtime, imported when the first expression is compiled: with the command-line
+    tools it loads (typer, rich) it takes about 11 MiB, which a process whose entities have
+    no expressions never needs."""
+    import cel
+
+    return cel
 
 
 def _count_chars(value: Any) -> int | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -39,10 +40,25 @@ class CompiledEntity:
 
     document: EntityDoc
     fields: dict[str, CompiledField]
+    _by_kind: dict[type, dict[str, CompiledField]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
         return self.document.name
+
+    def fields_of(self, kind: type) -> Mapping[str, CompiledField]:
+        """The fields whose type is a ``kind`` (computed, file, …) by name, in document order.
+
+        Worked out once per kind: the checks of every record ask (``isinstance`` of an
+        abstract class is slow, and an import asks for every row).
+        """
+        found = self._by_kind.get(kind)
+        if found is None:
+            found = {n: f for n, f in self.fields.items() if isinstance(f.field_type, kind)}
+            self._by_kind[kind] = found
+        return found
 
     @property
     def title_field(self) -> str | None:

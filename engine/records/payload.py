@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from formloom.engine.errors import Issue, pointer
 from formloom.engine.fields import FieldValueError
@@ -19,6 +19,7 @@ from formloom.engine.records.compiled import CompiledEntity
 
 #: System fields a client may send: `version` (optimistic locking) and `owner_id`.
 WRITABLE_SYSTEM = ("version", "owner_id")
+_SYSTEM_COLUMNS = frozenset(SYSTEM_COLUMNS)
 
 
 @dataclass
@@ -52,14 +53,16 @@ def check_payload(
         message = "expected a JSON object" if lang != "zh" else "应为 JSON 对象"
         checked.issues.append(Issue(at or "", "type", message))
         return checked
+    computed = entity.fields_of(ComputedFieldType)
     for key, raw in payload.items():
-        path = at + pointer(key)
+        # A field's JSON pointer is only built for an issue: most payloads have none, and
+        # imports check every row of a file.
         if key in WRITABLE_SYSTEM:
-            _system_value(checked, key, raw, path, lang)
-        elif key in SYSTEM_COLUMNS:
+            _system_value(checked, key, raw, at + pointer(key), lang)
+        elif key in _SYSTEM_COLUMNS:
             checked.issues.append(
                 Issue(
-                    path,
+                    at + pointer(key),
                     "read_only",
                     _msg(
                         lang,
@@ -69,11 +72,13 @@ def check_payload(
                 )
             )
         elif key not in entity.fields:
-            checked.issues.append(_unknown_field(entity, key, path, lang))
-        elif isinstance(field_type := entity.fields[key].field_type, ComputedFieldType):
-            checked.issues.append(Issue(path, "read_only", field_type.read_only_message(key, lang)))
+            checked.issues.append(_unknown_field(entity, key, at + pointer(key), lang))
+        elif key in computed:
+            field_type = cast(ComputedFieldType, computed[key].field_type)
+            message = field_type.read_only_message(key, lang)
+            checked.issues.append(Issue(at + pointer(key), "read_only", message))
         else:
-            _field_value(checked, entity, key, raw, path, lang)
+            _field_value(checked, entity, key, raw, at, lang)
     if partial:
         _check_required(checked, entity, [n for n in entity.fields if n in payload], at, lang)
     else:
@@ -112,8 +117,9 @@ def _system_value(checked: CheckedPayload, key: str, raw: Any, path: str, lang: 
 
 
 def _field_value(
-    checked: CheckedPayload, entity: CompiledEntity, key: str, raw: Any, path: str, lang: str
+    checked: CheckedPayload, entity: CompiledEntity, key: str, raw: Any, at: str, lang: str
 ) -> None:
+    """Normalise the value of field ``key``; an issue at ``at`` + the field's pointer if bad."""
     compiled = entity.fields[key]
     if raw is None or (
         isinstance(raw, str) and raw.strip() == "" and compiled.field_type.name != "long_text"
@@ -125,7 +131,8 @@ def _field_value(
     except FieldValueError as exc:
         label = compiled.label(lang)
         separator = "：" if lang == "zh" else ": "
-        checked.issues.append(Issue(path, exc.code, f"{label}{separator}{exc.message(lang)}"))
+        message = f"{label}{separator}{exc.message(lang)}"
+        checked.issues.append(Issue(at + pointer(key), exc.code, message))
 
 
 def _apply_defaults(
@@ -134,7 +141,7 @@ def _apply_defaults(
     for name, compiled in entity.fields.items():
         default = compiled.definition.default
         if name not in payload and default is not None:
-            _field_value(checked, entity, name, default, at + pointer(name), lang)
+            _field_value(checked, entity, name, default, at, lang)
 
 
 def _check_required(
@@ -143,8 +150,10 @@ def _check_required(
     flagged = {i.path for i in checked.issues}
     for name in names:
         compiled = entity.fields[name]
+        if not compiled.definition.required:
+            continue
         path = at + pointer(name)
-        if not compiled.definition.required or path in flagged:
+        if path in flagged:
             continue
         if compiled.field_type.is_empty(checked.values.get(name)):
             label = compiled.label(lang)

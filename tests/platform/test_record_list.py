@@ -332,6 +332,8 @@ def many_rows(count: int) -> list[dict[str, Any]]:
 SORTS = [
     [],
     ["-amount"],
+    ["close_date"],
+    ["stage"],
     ["amount", "name"],
     ["close_date", "-amount"],
     ["-stage", "-close_date", "name"],
@@ -363,6 +365,34 @@ def test_small_pages_cross_every_null_boundary(crm: Crm) -> None:
     for sort in SORTS:
         for limit in (1, 7):
             assert crm.all_pages(sort, limit=limit) == expected_order(rows, sort), (sort, limit)
+
+
+def test_a_next_page_by_a_field_with_empty_values_starts_at_the_cursor(crm: Crm) -> None:
+    # given: a page boundary inside the filled values, then one at the empty values
+    crm.insert_many("opportunity", many_rows(60))
+    rows = crm.rows()
+    first = crm.list(sort=["close_date"], limit=40, with_total=False)
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa.event.listen(crm.workspace.engine, "before_cursor_execute", record)
+    try:
+        # when
+        second = crm.list(sort=["close_date"], limit=40, after=first.next, with_total=False)
+    finally:
+        sa.event.remove(crm.workspace.engine, "before_cursor_execute", record)
+
+    # then: the filled values after the cursor are a row value range (an index seek, no
+    # OR that walks the rows before the cursor again), then the empty values follow
+    seen = [item["id"] for item in first.items + second.items]
+    assert seen == expected_order(rows, ["close_date"])[: len(seen)]
+    assert any(r["close_date"] is None for r in second.items)
+    pages = [s for s in statements if "FROM" in s and "opportunity" in s and "ORDER BY" in s]
+    assert len(pages) == 2
+    assert " OR " not in pages[0] and "(" in pages[0].split("WHERE", 1)[1]
+    assert "close_date IS NULL" in pages[1]
 
 
 def test_pages_of_a_filtered_and_searched_list(crm: Crm) -> None:

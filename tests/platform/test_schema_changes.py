@@ -109,6 +109,26 @@ class Tables:
         found = self._inspect(lambda i: i.get_indexes(table, schema=self.schema))
         return {ix["name"]: (tuple(ix["column_names"]), bool(ix["unique"])) for ix in found}
 
+    def partial_indexes(self, table: str) -> set[str]:
+        """The entity's indexes that hold live records only (``WHERE deleted_at IS NULL``)."""
+        if self.workspace.is_sqlite:
+            sql = (
+                f'SELECT name, sql FROM "{self.schema}".sqlite_master '
+                "WHERE type = 'index' AND tbl_name = :table"
+            )
+        else:
+            sql = (
+                "SELECT indexname, indexdef FROM pg_indexes "
+                "WHERE schemaname = :schema AND tablename = :table"
+            )
+        with self.workspace.begin(self.env, readonly=True) as conn:
+            found = conn.execute(sa.text(sql), {"schema": self.schema, "table": table}).all()
+        return {
+            str(name)
+            for name, definition in found
+            if "deleted_at IS NULL" in str(definition or "") and not str(name).startswith("sx_")
+        }
+
     def foreign_keys(self, table: str) -> set[tuple[tuple[str, ...], str, tuple[str, ...]]]:
         found = self._inspect(lambda i: i.get_foreign_keys(table, schema=self.schema))
         return {
@@ -254,6 +274,40 @@ def test_unique_and_indexed_fields_get_indexes(store: MetaStore, tables: Tables)
         "uq_deal__code": (("code",), True),
         "ix_deal__stage": (("stage",), False),
         "ix_deal__by_stage_code": (("stage", "code"), False),
+    }
+
+
+def test_indexes_that_serve_lists_only_hold_live_records(store: MetaStore, tables: Tables) -> None:
+    # given
+    publish(store, entity("company", field("name")))
+
+    # when
+    publish(
+        store,
+        entity(
+            "deal",
+            field("title", indexed=True),
+            field("code", unique=True),
+            field("stage", indexed=True),
+            lookup("company", "company"),
+            indexes=[
+                {"name": "by_stage_title", "fields": ["stage", "title"]},
+                {"name": "one_code_per_stage", "fields": ["stage", "code"], "unique": True},
+            ],
+            title_field="title",
+        ),
+    )
+
+    # then: lists (which leave deleted records out) read the partial ones alone; the
+    # title's, unique and lookup indexes also serve reads of the recycle bin
+    assert tables.partial_indexes("deal") == {"ix_deal__stage", "ix_deal__by_stage_title"}
+    assert set(tables.indexes("deal")) == {
+        "ix_deal__title",
+        "uq_deal__code",
+        "ix_deal__stage",
+        "ix_deal__company",
+        "ix_deal__by_stage_title",
+        "uq_deal__one_code_per_stage",
     }
 
 
