@@ -23,6 +23,7 @@ from formloom.platform import (
     api_admin_teams,
     api_admin_users,
     api_auth,
+    api_directory,
     api_env_audit,
     api_environments,
     api_files,
@@ -31,6 +32,7 @@ from formloom.platform import (
     api_jobs,
     api_record_list,
     api_records,
+    api_regions,
 )
 from formloom.platform.access import require_entry
 from formloom.platform.auth_deps import PrincipalDep
@@ -95,6 +97,8 @@ def build_app(
     app.include_router(api_environments.router)
     app.include_router(api_jobs.router)
     app.include_router(api_files.router)
+    app.include_router(api_regions.router)
+    app.include_router(api_directory.router)
     app.include_router(api_env_audit.router)
     app.include_router(api_flows.router)
     app.include_router(web_router)
