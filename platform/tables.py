@@ -439,3 +439,23 @@ notification = Table(
     Index("uq_fl_notification_dedupe", "dedupe_key", unique=True),
     schema=ENV,
 )
+
+#: Saved views of a list (see ``formloom.platform.saved_views``): a name and a ``definition``
+#: (filter, sort, columns, search) a user keeps for an entity. A private view is its owner's
+#: alone; a ``shared`` one is offered to everyone who may read the entity. Names are unique
+#: per owner and entity (saving again under the same name replaces the view).
+saved_view = Table(
+    "fl_saved_view",
+    env_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("entity", String(63), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("owner_id", BigInteger, nullable=False),
+    Column("shared", Boolean, nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("uq_fl_saved_view_name", "entity", "owner_id", "name", unique=True),
+    Index("ix_fl_saved_view_shared", "entity", "shared"),
+    schema=ENV,
+)
