@@ -51,6 +51,9 @@ _TEXTS = {
         "lng": "Longitude",
         "add_row": "Add row",
         "remove_row": "Remove row",
+        "remove": "Remove",
+        "no_match": "No matches",
+        "row_error": "Row {n}: {message}",
         "actions": "Actions",
         "rows": "{n} rows",
         "signed": "Signed",
@@ -72,6 +75,9 @@ _TEXTS = {
         "lng": "经度",
         "add_row": "添加一行",
         "remove_row": "删除此行",
+        "remove": "移除",
+        "no_match": "没有匹配的记录",
+        "row_error": "第 {n} 行：{message}",
         "actions": "操作",
         "rows": "{n} 行",
         "signed": "已签名",
@@ -118,8 +124,7 @@ def render_form(
             if name in values and not state.ignored(name):
                 shown_values[name] = values[name]
     by_field, form_errors = _errors_by_field(form, errors)
-    titles = shown_values.get("_titles")
-    titles = titles if isinstance(titles, Mapping) else {}
+    titles = _titles(form.initial, values)
     fields = {
         name: _field_view(
             form,
@@ -164,21 +169,57 @@ def render_form(
     )
 
 
+def _titles(initial: Mapping[str, Any], values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Lookup titles by field: the stored record's, then those given with ``values``
+    (a new record's form prefilled with a lookup shows that record's title)."""
+    titles: dict[str, Any] = {}
+    for source in (initial, values or {}):
+        found = source.get("_titles")
+        if isinstance(found, Mapping):
+            titles.update(found)
+    return titles
+
+
 def _errors_by_field(
     form: Form, errors: Sequence[Mapping[str, str]]
-) -> tuple[dict[str, list[str]], list[str]]:
-    by_field: dict[str, list[str]] = {}
+) -> tuple[dict[str, list[tuple[list[str], str]]], list[str]]:
+    """Each error under its field, with the rest of its path (``["0", "qty"]``), or at the top."""
+    by_field: dict[str, list[tuple[list[str], str]]] = {}
     rest = []
     for error in errors:
         path = str(error.get("path", ""))
-        first = path.split("/")[1] if path.startswith("/") and len(path) > 1 else ""
-        name = first.replace("~1", "/").replace("~0", "~")
+        steps = [
+            step.replace("~1", "/").replace("~0", "~")
+            for step in (path.split("/")[1:] if path.startswith("/") else [])
+        ]
+        name = steps[0] if steps else ""
         message = str(error.get("message", ""))
         if name in form.fields:
-            by_field.setdefault(name, []).append(message)
+            by_field.setdefault(name, []).append((steps[1:], message))
         else:
             rest.append(message)
     return by_field, rest
+
+
+def _cell_errors(
+    form_field: FormField, errors: list[tuple[list[str], str]], texts: Mapping[str, str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """A grid's errors by row cell (``"1.qty"``), and the grid's summary.
+
+    A cell's error shows next to the cell; the summary under the grid names the
+    row too, so a row scrolled out of sight is not missed.
+    """
+    columns = {c["field"] for c in form_field.options.get("columns", [])}
+    cells: dict[str, list[str]] = {}
+    summary = []
+    for steps, message in errors:
+        row = steps[0] if steps and steps[0].isdigit() else None
+        if row is not None and len(steps) >= 2 and steps[1] in columns:
+            cells.setdefault(f"{row}.{steps[1]}", []).append(message)
+        if row is not None:
+            message = texts["row_error"].format(n=int(row) + 1, message=message)
+        summary.append(message)
+    return cells, summary
 
 
 def _field_view(
@@ -186,7 +227,7 @@ def _field_view(
     form_field: FormField,
     value: Any,
     state: RuleState,
-    errors: list[str],
+    located: list[tuple[list[str], str]],
     titles: Mapping[str, Any],
     texts: Mapping[str, str],
 ) -> dict[str, Any]:
@@ -194,6 +235,11 @@ def _field_view(
     field_state = state.fields[name]
     widget = form_field.widget
     control = widget.control
+    cell_errors: dict[str, list[str]] = {}
+    if control == "grid" and form_field.editable:
+        cell_errors, errors = _cell_errors(form_field, located, texts)
+    else:
+        errors = [message for _, message in located]
     shown = widget.shown(value, form_field.compiled, form.now.tzinfo or UTC)
     display = None
     if not form_field.editable:
@@ -214,6 +260,7 @@ def _field_view(
         "required": field_state.required,
         "disabled": not field_state.visible or field_state.read_only,
         "errors": errors,
+        "cell_errors": cell_errors,
         "max_length": getattr(form_field.compiled.options, "max_length", None)
         if control == "text"
         else None,

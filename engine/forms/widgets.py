@@ -241,7 +241,17 @@ class Lookup(Widget):
             url = TEAM_SEARCH_URL.format(env=ctx.env)
         else:
             url = RECORD_SEARCH_URL.format(env=ctx.env, entity=target)
-        return {"search_url": url, "entity": target, "multiple": self.name == "multi_lookup"}
+        found = ctx.entities.get(target) if isinstance(target, str) else None
+        title = found.title_field if found is not None else None
+        if self.name in ("user", "team"):
+            title = "name"  # the directory's answers (``/users``, ``/teams``) name each entry
+        return {
+            "search_url": url,
+            "entity": target,
+            "multiple": self.name == "multi_lookup",
+            # which field of a search result the type-ahead shows (None: the record's id)
+            "title_field": title,
+        }
 
     def shown(self, value: Any, compiled: CompiledField, tz: tzinfo) -> Any:
         if isinstance(value, list):

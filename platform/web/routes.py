@@ -59,7 +59,8 @@ def new_record_form(request: Request, env: str, entity: str) -> Response:
     def work() -> Response:
         session = web_session(request, lang=lang)
         form = _form(request, session, env, entity, None)
-        return _form_page(request, session, env, entity, form, None, values=None, errors=[])
+        values = related.prefill(request, session, env, form)
+        return _form_page(request, session, env, entity, form, None, values=values, errors=[])
 
     return pages.guarded(request, lang, work)
 
@@ -87,6 +88,7 @@ def record_page(request: Request, env: str, entity: str, record_id: int) -> Resp
         record = records.get_record(
             workspace, env=env, entity=entity, record_id=record_id, principal=principal, lang=lang
         )
+        record = related.with_titles(request, session, env, entity, record)
         history = records.record_history(
             workspace, env=env, entity=entity, record_id=record_id, principal=principal, lang=lang
         )
@@ -135,6 +137,7 @@ def edit_record_form(request: Request, env: str, entity: str, record_id: int) ->
             principal=session.principal,
             lang=lang,
         )
+        record = related.with_titles(request, session, env, entity, record)
         form = _form(request, session, env, entity, record)
         return _form_page(request, session, env, entity, form, record_id, values=None, errors=[])
 

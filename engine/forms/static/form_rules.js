@@ -255,6 +255,14 @@
   if (typeof module !== "undefined" && module.exports) module.exports = api;
   else {
     root.formloomRules = api;
+    /* The interactive widgets (type-ahead, uploads) live next door in form_widgets.js. */
+    var me = document.currentScript;
+    if (me && me.src && !document.querySelector("script[data-fl-widgets]")) {
+      var widgets = document.createElement("script");
+      widgets.src = me.src.replace(/form_rules\.js(\?.*)?$/, "form_widgets.js");
+      widgets.setAttribute("data-fl-widgets", "");
+      document.head.appendChild(widgets);
+    }
     var start = function () { document.querySelectorAll("form[data-fl-form]").forEach(bind); };
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
     else start();
