@@ -2,11 +2,18 @@
 
 One table, ``opportunity``, with the columns a formloom entity of the same name
 has (name, amount, stage, close_date, owner_id, plus id, timestamps and a
-version), a plain Pydantic model, plain SQL inserts and selects, no
-authentication, no audit, no metadata. It runs under the same uvicorn settings
-and on the same database and connection pool settings as formloom
-(:func:`make_engine` copies :mod:`formloom.platform.database`), so that the
-ratio formloom ÷ baseline measures what formloom adds.
+version), a plain Pydantic model, plain SQL inserts and selects, no audit, no
+metadata, no roles. It runs under the same uvicorn settings and on the same
+database and connection pool settings as formloom (:func:`make_engine` copies
+:mod:`formloom.platform.database`), so that the ratio formloom ÷ baseline
+measures what formloom adds.
+
+Authentication is the minimal bearer check a hand-written app would have: every
+request sends ``Authorization: Bearer <token>``; the route looks up the token's
+SHA-256 in ``api_token`` joined with its ``app_user`` row (one statement, on the
+connection the route uses anyway) and answers 401 unless the token exists, is
+neither revoked nor expired, and its user is active. :func:`create_token` makes
+a user and a token for the benchmark.
 
 Served by ``uvicorn bench.baseline_app:create_app --factory`` with
 ``FORMLOOM_BASELINE_URL`` (SQLAlchemy URL) and, on PostgreSQL,
@@ -23,8 +30,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,14 +41,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Header, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Connection,
     Date,
     DateTime,
     Engine,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -66,11 +78,16 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 Stage = Literal["prospect", "qualify", "proposal", "won", "lost"]
 SortName = Literal["close_date", "-close_date", "amount", "-amount"]
+Authorization = Annotated[str | None, Header()]
 
 
 def opportunity_table(schema: str | None) -> Table:
-    """The baseline's one table; same column types and indexes as formloom's entity."""
+    """The baseline's records table; same column types and indexes as formloom's entity.
+
+    Its metadata also holds the two tables of the bearer check (see :func:`auth_tables`).
+    """
     metadata = MetaData()
+    auth_tables(metadata, schema)
     return Table(
         "opportunity",
         metadata,
@@ -87,6 +104,66 @@ def opportunity_table(schema: str | None) -> Table:
         Index("ix_opportunity_close_date", "close_date"),
         schema=schema,
     )
+
+
+def auth_tables(metadata: MetaData, schema: str | None) -> tuple[Table, Table]:
+    """``app_user`` and ``api_token`` (a token is stored as the SHA-256 of its secret)."""
+    users = Table(
+        "app_user",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+        Column("login", String(100), nullable=False, unique=True),
+        Column("active", Boolean, nullable=False),
+        schema=schema,
+    )
+    prefix = f"{schema}." if schema else ""
+    tokens = Table(
+        "api_token",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+        Column("user_id", BigInteger, ForeignKey(f"{prefix}app_user.id"), nullable=False),
+        Column("token_hash", String(64), nullable=False, unique=True),
+        Column("expires_at", DateTime(timezone=True), nullable=True),
+        Column("revoked_at", DateTime(timezone=True), nullable=True),
+        schema=schema,
+    )
+    return users, tokens
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(engine: Engine, schema: str | None, login: str = "bench") -> str:
+    """Create an active user and a bearer token for it; the token's secret."""
+    users, tokens = auth_tables(MetaData(), schema)
+    secret = "bt_" + secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        user_id = conn.execute(
+            insert(users).values(login=login, active=True).returning(users.c.id)
+        ).scalar_one()
+        conn.execute(insert(tokens).values(user_id=user_id, token_hash=_token_hash(secret)))
+    return secret
+
+
+def _user_id(conn: Connection, tokens: Table, users: Table, authorization: str | None) -> int:
+    """The id of the user the bearer token names (one statement); 401 unless it is valid."""
+    scheme, _, secret = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not secret:
+        raise HTTPException(401, "send Authorization: Bearer <token>")
+    row = conn.execute(
+        select(users.c.id, users.c.active, tokens.c.expires_at, tokens.c.revoked_at)
+        .join(users, users.c.id == tokens.c.user_id)
+        .where(tokens.c.token_hash == _token_hash(secret))
+    ).first()
+    if row is None or not row.active or row.revoked_at is not None:
+        raise HTTPException(401, "the bearer token is not valid")
+    expires_at: datetime | None = row.expires_at
+    if expires_at is not None and expires_at.replace(tzinfo=expires_at.tzinfo or UTC) <= (
+        datetime.now(UTC)
+    ):
+        raise HTTPException(401, "the bearer token has expired")
+    return int(row.id)
 
 
 def make_engine(url: str) -> Engine:
@@ -108,7 +185,8 @@ def make_engine(url: str) -> Engine:
 
 
 def create_table(engine: Engine, schema: str | None) -> Table:
-    """Create the schema (PostgreSQL), the table and its indexes; returns the table."""
+    """Create the schema (PostgreSQL), the table and its indexes, and the tables of the bearer
+    check; returns the records table."""
     table = opportunity_table(schema)
     with engine.begin() as conn:
         if schema is not None:
@@ -141,6 +219,10 @@ class Page(BaseModel):
     next: str | None
     total: int
     total_is_exact: bool
+
+
+def _qualified(name: str, schema: str | None) -> str:
+    return f"{schema}.{name}" if schema else name
 
 
 def _encode_cursor(value: Any, row_id: int) -> str:
@@ -188,6 +270,8 @@ def create_app() -> FastAPI:
     """The baseline app, configured from ``FORMLOOM_BASELINE_URL`` and ``..._SCHEMA``."""
     engine = make_engine(os.environ[URL_VARIABLE])
     table = opportunity_table(os.environ.get(SCHEMA_VARIABLE) or None)
+    users = table.metadata.tables[_qualified("app_user", table.schema)]
+    tokens = table.metadata.tables[_qualified("api_token", table.schema)]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -201,9 +285,10 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     @app.post("/opportunities", status_code=201, response_model=Opportunity)
-    def create_opportunity(body: OpportunityIn) -> Any:
+    def create_opportunity(body: OpportunityIn, authorization: Authorization = None) -> Any:
         now = datetime.now(UTC)
         with engine.begin() as conn:
+            _user_id(conn, tokens, users, authorization)
             row = conn.execute(
                 insert(table)
                 .values(**body.model_dump(), created_at=now, updated_at=now, version=1)
@@ -212,8 +297,9 @@ def create_app() -> FastAPI:
         return row._mapping
 
     @app.get("/opportunities/{opportunity_id}", response_model=Opportunity)
-    def get_opportunity(opportunity_id: int) -> Any:
+    def get_opportunity(opportunity_id: int, authorization: Authorization = None) -> Any:
         with engine.connect() as conn:
+            _user_id(conn, tokens, users, authorization)
             row = conn.execute(select(table).where(table.c.id == opportunity_id)).first()
         if row is None:
             raise HTTPException(404, f"opportunity {opportunity_id} does not exist")
@@ -225,11 +311,13 @@ def create_app() -> FastAPI:
         sort: SortName = "close_date",
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         after: str | None = None,
+        authorization: Authorization = None,
     ) -> Any:
         name = sort.lstrip("-")
         start = _decode_cursor(after, name) if after is not None else None
         query, count = list_statements(table, stage=stage, sort=sort, limit=limit, after=start)
         with engine.connect() as conn:
+            _user_id(conn, tokens, users, authorization)
             rows = conn.execute(query).all()
             total = int(conn.execute(count).scalar_one())
         more = len(rows) > limit

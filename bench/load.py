@@ -31,11 +31,12 @@ from bench.machine import CpuMeter
 
 @dataclass(frozen=True)
 class Call:
-    """One request: method, path (with query string) and an optional JSON body."""
+    """One request: method, path (with query string), an optional JSON body and headers."""
 
     method: str
     path: str
     body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 #: Makes the n-th request of a load (n counts from 0 across all workers).
@@ -197,6 +198,7 @@ class Connection:
         reader, writer = self._reader, self._writer
         assert reader is not None
         head = f"{call.method} {call.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in call.headers)
         if call.body is not None:
             payload = json.dumps(call.body).encode()
             head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
@@ -249,7 +251,9 @@ async def _load(
 
         async def send(connection: Connection, call: Call) -> tuple[int, bytes]:
             if client == "httpx":
-                response = await pool.request(call.method, call.path, json=call.body)
+                response = await pool.request(
+                    call.method, call.path, json=call.body, headers=dict(call.headers)
+                )
                 return response.status_code, response.content
             return await asyncio.wait_for(connection.request(call), timeout=120.0)
 

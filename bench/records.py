@@ -7,8 +7,11 @@ For each database: a fresh workspace; formloom's ``opportunity`` entity and the
 baseline's table, each loaded with the same ``--rows`` rows; then, in
 ``--rounds`` rounds (ABBA order), each server is started as its own uvicorn
 process, warmed up and loaded in turn — creates, reads by id, list first pages,
-list next pages — by ``--concurrency`` asyncio workers in this process. Results
-go to ``bench/results/records-<time>.json`` (and ``records-latest.json``).
+list next pages — by ``--concurrency`` asyncio workers in this process. Every
+request authenticates with a bearer token (formloom: an administrator's; in the
+first round also a non-admin user's whose role reaches every record; the
+baseline: its minimal token check). Results go to
+``bench/results/records-<time>.json`` (and ``records-latest.json``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOCS_PAGE = ROOT / "docs" / "benchmarks.md"
 MEASURES = ("create", "read", "list", "list_next")
+#: Measured in the first round only: the same requests by a non-admin user whose role
+#: reaches every record (scope ``all``), so that the role checks are paid.
+ROLE_MEASURES = {"create_role": "create", "read_role": "read", "list_role": "list"}
 #: The list measures again after an index on (stage, close_date) was added to both sides.
 INDEXED_MEASURES = {"list_ix": "list", "list_next_ix": "list_next"}
 SIDES = ("baseline", "formloom")
@@ -98,21 +104,30 @@ def list_path(records: str, stage: str, after: str | None = None) -> str:
     return path if after is None else f"{path}&after={quote(after, safe='')}"
 
 
-def sources(records: str, ids: list[int], next_pages: list[str]) -> dict[str, CallSource]:
-    """The request of each measure, n-th request by n (the same sequence for both sides)."""
+def sources(
+    records: str, ids: list[int], next_pages: list[str], authorization: str
+) -> dict[str, CallSource]:
+    """The request of each kind, n-th request by n (the same sequence for both sides)."""
     stages = records_setup.STAGES
+    auth = (("Authorization", authorization),)
     return {
-        "create": lambda n: Call("POST", records, create_body(n)),
-        "read": lambda n: Call("GET", f"{records}/{ids[n % len(ids)]}"),
-        "list": lambda n: Call("GET", list_path(records, stages[n % len(stages)])),
-        "list_next": lambda n: Call("GET", next_pages[n % len(next_pages)]),
+        "create": lambda n: Call("POST", records, create_body(n), auth),
+        "read": lambda n: Call("GET", f"{records}/{ids[n % len(ids)]}", headers=auth),
+        "list": lambda n: Call("GET", list_path(records, stages[n % len(stages)]), headers=auth),
+        "list_next": lambda n: Call("GET", next_pages[n % len(next_pages)], headers=auth),
     }
 
 
-def next_page_paths(base_url: str, records: str, pages: int) -> list[str]:
+def principal_of(measure: str) -> str:
+    """Who a measure's requests authenticate as (see ``records_setup.PRINCIPALS``)."""
+    return "role" if measure in ROLE_MEASURES else "admin"
+
+
+def next_page_paths(base_url: str, records: str, pages: int, authorization: str) -> list[str]:
     """Paths of pages 2..``pages`` of every stage's list, following each page's ``next``."""
     paths = []
-    with httpx.Client(base_url=base_url, timeout=120.0) as client:
+    headers = {"Authorization": authorization}
+    with httpx.Client(base_url=base_url, timeout=120.0, headers=headers) as client:
         for stage in records_setup.STAGES:
             after = None
             for _ in range(pages - 1):
@@ -160,19 +175,26 @@ def _prepare(
     records: str,
     plan: Plan,
     ids: list[int],
-    measures: tuple[str, ...] = MEASURES,
+    authorization: dict[str, str],
+    measures: dict[str, str] | None = None,
     pages: int | None = None,
-) -> tuple[dict[str, CallSource], int]:
-    """Collect the next-page paths and warm the server up (untimed)."""
-    paths = next_page_paths(server.base_url, records, pages or plan.next_pages)
-    calls = sources(records, ids, paths)
-    for measure in measures:
-        count = plan.warmup if measure != "create" else max(plan.concurrency, plan.warmup // 5)
-        offset = 10_000_000 if measure == "create" else 0
+) -> tuple[dict[str, dict[str, CallSource]], int]:
+    """Collect the next-page paths and warm the server up (untimed).
+
+    Returns the requests of each kind per principal, and how many next-page paths there are.
+    """
+    measures = measures or {m: m for m in MEASURES}
+    paths = next_page_paths(
+        server.base_url, records, pages or plan.next_pages, authorization["admin"]
+    )
+    calls = {who: sources(records, ids, paths, header) for who, header in authorization.items()}
+    for kind, who in dict.fromkeys((k, principal_of(m)) for m, k in measures.items()):
+        count = plan.warmup if kind != "create" else max(plan.concurrency, plan.warmup // 5)
+        offset = 10_000_000 if kind == "create" else 0
         warm = run_load(
             server.base_url,
-            _shifted(calls[measure], offset),
-            expect=201 if measure == "create" else 200,
+            _shifted(calls[who][kind], offset),
+            expect=201 if kind == "create" else 200,
             concurrency=plan.concurrency,
             count=count,
             seconds=WARMUP_SECONDS,
@@ -192,6 +214,7 @@ def run_server(
     records: str,
     plan: Plan,
     ids: list[int],
+    authorization: dict[str, str],
     round_: int,
     progress: Callable[[str], None],
     measures: dict[str, str] | None = None,
@@ -200,7 +223,8 @@ def run_server(
     """Start one server, warm it up, run the measures against it, stop it.
 
     ``measures`` maps each result's name to the kind of request it sends (default:
-    every measure of :data:`MEASURES`); ``pages`` is how deep the next-page loads go.
+    every measure of :data:`MEASURES`); ``pages`` is how deep the next-page loads go;
+    ``authorization`` holds the header of each principal.
     """
     measures = measures or {m: m for m in MEASURES}
     results: dict[str, LoadResult] = {}
@@ -209,14 +233,13 @@ def run_server(
             "started_in_s": round(server.started_in_s, 2),
             "rss_after_start_mib": rss_mib(server.pid),
         }
-        calls, paths = _prepare(
-            server, records, plan, ids, tuple(dict.fromkeys(measures.values())), pages
-        )
+        calls, paths = _prepare(server, records, plan, ids, authorization, measures, pages)
         facts["rss_after_warmup_mib"] = rss_mib(server.pid)
         facts["next_page_paths"] = paths
         for measure, kind in measures.items():
             creating = kind == "create"
-            source = _shifted(calls[kind], round_ * plan.creates) if creating else calls[kind]
+            call = calls[principal_of(measure)][kind]
+            source = _shifted(call, round_ * plan.creates) if creating else call
             result = run_load(
                 server.base_url,
                 source,
@@ -242,13 +265,15 @@ def profile_server(
     records: str,
     plan: Plan,
     ids: list[int],
+    authorization: dict[str, str],
     output: Path,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
     """Each measure again on a fresh server, with py-spy sampling it (untimed figures)."""
     profiles: dict[str, Any] = {}
     with serve(spec, log_dir=plan.log_dir) as server:
-        calls, _ = _prepare(server, records, plan, ids)
+        every, _ = _prepare(server, records, plan, ids, authorization)
+        calls = every["admin"]
         for measure in MEASURES:
             raw = output.with_name(f"{output.name}-{spec.name}-{measure}.txt")
             recorder = spy.start_recording(server.pid, plan.profile_seconds, raw)
@@ -301,6 +326,7 @@ def run_backend(backend: str, plan: Plan, pg_url: str, profile_path: Path | None
             out["sqlite"] = sqlite_facts(workspace.sqlite_path)
         records_setup.publish_entity(workspace)
         records_setup.create_baseline(sides)
+        authorization = records_setup.create_credentials(sides)
         began = time.perf_counter()
         out["fill_seconds"] = {
             k: round(v, 1) for k, v in records_setup.fill(sides, plan.rows).items()
@@ -327,11 +353,22 @@ def run_backend(backend: str, plan: Plan, pg_url: str, profile_path: Path | None
         def rounds(measures: dict[str, str] | None, pages: int | None) -> None:
             for round_ in range(plan.rounds):
                 order = SIDES if round_ % 2 == 0 else tuple(reversed(SIDES))
+                wanted = measures
+                if measures is None and round_ == 0:
+                    wanted = {**{m: m for m in MEASURES}, **ROLE_MEASURES}
                 for side in order:
                     records = FORMLOOM_RECORDS if side == "formloom" else BASELINE_RECORDS
                     progress(f"round {round_ + 1}/{plan.rounds}: {side}")
                     found, server_facts = run_server(
-                        specs[side], records, plan, ids, round_, progress, measures, pages
+                        specs[side],
+                        records,
+                        plan,
+                        ids,
+                        authorization[side],
+                        round_,
+                        progress,
+                        wanted,
+                        pages,
                     )
                     if measures is None:
                         runs[side].append(found)
@@ -351,12 +388,12 @@ def run_backend(backend: str, plan: Plan, pg_url: str, profile_path: Path | None
         out["cpu"] = meter.stop()
         out["final_rows"] = records_setup.row_counts(sides)
         workspace.dispose()
-        names = [*MEASURES, *(INDEXED_MEASURES if plan.composite else ())]
+        names = [*MEASURES, *ROLE_MEASURES, *(INDEXED_MEASURES if plan.composite else ())]
         out["measures"] = {
             measure: {
                 side: {
-                    **merge([r[measure] for r in runs[side]]).as_dict(),
-                    "rounds": [r[measure].as_dict() for r in runs[side]],
+                    **merge([r[measure] for r in runs[side] if measure in r]).as_dict(),
+                    "rounds": [r[measure].as_dict() for r in runs[side] if measure in r],
                 }
                 for side in SIDES
             }
@@ -371,6 +408,7 @@ def run_backend(backend: str, plan: Plan, pg_url: str, profile_path: Path | None
                     FORMLOOM_RECORDS if side == "formloom" else BASELINE_RECORDS,
                     plan,
                     ids,
+                    authorization[side],
                     profile_path.with_name(f"{profile_path.name}-{backend}"),
                     progress,
                 )

@@ -15,6 +15,9 @@ LABELS = {
     "read": "read by id",
     "list": "list, first page",
     "list_next": "list, next pages",
+    "create_role": "create, non-admin (role with scope all)",
+    "read_role": "read by id, non-admin (role with scope all)",
+    "list_role": "list, first page, non-admin (role with scope all)",
     "list_ix": "list, first page, index (stage, close_date)",
     "list_next_ix": "list, next pages, index (stage, close_date)",
 }
@@ -23,7 +26,7 @@ ISSUE_TARGET = 0.7
 #: docs/reference/peers-performance.md: reads ≥ 0.8 ×, peak memory under 150 MiB.
 PEERS_READ_TARGET = 0.8
 PEERS_MEMORY_MIB = 150.0
-READS = ("read", "list", "list_next", "list_ix", "list_next_ix")
+READS = ("read", "list", "list_next", "list_ix", "list_next_ix", "read_role", "list_role")
 MEASURE_ORDER = ("create", "read", "list", "list_next")
 
 
@@ -187,7 +190,9 @@ def machine_lines(results: dict[str, Any]) -> str:
         f"SQLAlchemy {m['sqlalchemy']}, psycopg {m['psycopg']}, pydantic {m['pydantic']}",
         f"- Loads: {options['creates']:,} creates, then {options['seconds']:g} s each of reads, "
         f"first pages and next pages (pages 2–{options['next_pages']}), per server and round, "
-        f"after up to {options['warmup']} warm-up requests (at most 3 s) of each kind"
+        f"after up to {options['warmup']} warm-up requests (at most 3 s) of each kind; "
+        "in the first round also creates, reads and first pages by a non-admin user "
+        "(formloom: a role with scope all)"
         + (
             f"; then an index on (stage, close_date) on both sides and {options['seconds']:g} s "
             f"each of first pages and next pages (pages 2–{options['deep_pages']})"

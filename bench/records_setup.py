@@ -11,6 +11,11 @@ close_date indexed); the baseline's table has the same column types and the
 same two indexes. On PostgreSQL the baseline table lives in schema
 ``<namespace>_baseline`` (dropped with the workspace's namespace); on SQLite in
 its own file next to the workspace's.
+
+Every request authenticates (:func:`create_credentials`): formloom's with a login
+token of an administrator (who bypasses role checks) or of a user whose role
+``seller`` reaches every opportunity (scope ``all``), both issued by formloom's
+own services; the baseline's with a token of its minimal bearer check.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from formloom.platform.entity_runtime import load_entity
 from formloom.platform.environments import PRODUCTION
 from formloom.platform.metastore import MetaStore, PublishOptions, PublishResult, SourceDocument
 from formloom.platform.record_query import list_records
+from tests.identity import bearer_token, create_user
 
 ENV = PRODUCTION
 ENTITY = "opportunity"
@@ -46,6 +52,18 @@ PAGE = 50
 def _label(en: str, zh: str) -> dict[str, str]:
     return {"en": en, "zh": zh}
 
+
+#: The role of the non-admin benchmark user: every opportunity, every action.
+SELLER_ROLE = {
+    "name": "seller",
+    "label": {"en": "Seller", "zh": "销售"},
+    "entities": {
+        ENTITY: {"create": True, "read": "all", "update": "all", "delete": "all"},
+    },
+}
+#: Who the requests of each side authenticate as: ``admin`` (formloom: an administrator)
+#: and ``role`` (formloom: a user with the role ``seller``; the baseline has no roles).
+PRINCIPALS = ("admin", "role")
 
 #: The index of the second list phase, on both sides: the filter and the sort column.
 COMPOSITE_INDEX = {"name": "stage_close_date", "fields": ["stage", "close_date"]}
@@ -117,6 +135,28 @@ def publish_entity(workspace: Workspace, *, composite_index: bool = False) -> No
     results: list[PublishResult] = store.apply(ENV, [source], PublishOptions())
     if len(results) != 1 or not results[0].changed:
         raise RuntimeError("publishing the opportunity entity changed nothing")
+
+
+def create_credentials(sides: Sides) -> dict[str, dict[str, str]]:
+    """``Authorization`` header values per side and principal (see :data:`PRINCIPALS`).
+
+    formloom: an administrator and a ``seller`` (scope ``all``), each with a login token
+    from formloom's token service; the baseline: one user and token for both.
+    """
+    workspace = sides.workspace
+    role = SourceDocument("role", SELLER_ROLE, "seller.json")
+    MetaStore(workspace).apply(ENV, [role], PublishOptions())
+    admin = create_user(workspace, "bench_admin", admin=True)
+    seller = create_user(workspace, "bench_seller", roles={ENV: ["seller"]})
+    with baseline_engine(sides) as engine:
+        baseline = f"Bearer {baseline_app.create_token(engine, sides.baseline_schema)}"
+    return {
+        "formloom": {
+            "admin": f"Bearer {bearer_token(workspace, admin)}",
+            "role": f"Bearer {bearer_token(workspace, seller)}",
+        },
+        "baseline": {"admin": baseline, "role": baseline},
+    }
 
 
 @contextmanager
