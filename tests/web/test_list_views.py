@@ -30,7 +30,7 @@ from formloom.platform.errors import Forbidden, Invalid, NotFound
 from formloom.platform.principal import Principal
 from formloom.platform.settings import Settings
 from formloom.platform.tables import saved_view
-from formloom.platform.web.lists import filter_from_rows, row_value, rows_of
+from formloom.platform.web.list_filters import filter_from_rows, row_value, rows_of
 from formloom.platform.web.texts_lists import EN, ZH
 from tests.identity import create_user, principal_of
 from tests.web.world import DEAL, ENV, csrf_of, post_form, publish_world, sign_in
