@@ -21,6 +21,9 @@ with the same semantics:
 - ``contains``/``starts_with`` on text are case-insensitive (see
   ``conditions_sql`` for the databases' case folding); on multi-choice fields
   ``contains`` means "has any of the given choices".
+- Multi-lookups hold the ids of their linked records (those not in the recycle
+  bin, as reads return them): ``contains`` and ``in`` mean "links to any of these
+  ids", ``not_in`` "links to none of them" (so it includes records without links).
 - ``between`` includes both ends; either end may be null (open).
 - Structured JSON values (region, address, geo, json) can only be tested with
   ``is_empty`` so far (a value-level test needs each type to say which part of
@@ -48,6 +51,7 @@ from formloom.engine.labels import Label
 from formloom.engine.records.compiled import CompiledEntity, CompiledField
 from formloom.engine.relative_dates import (
     COUNTED,
+    MAX_DAYS,
     RELATIVE_NAMES,
     Period,
     resolve_period,
@@ -252,14 +256,21 @@ Condition = FieldTest | AllOf | AnyOf | Not
 
 
 def parse_condition(
-    raw: Any, entity: CompiledEntity, *, now: datetime, tz: tzinfo, at: str = ""
+    raw: Any,
+    entity: CompiledEntity,
+    *,
+    now: datetime,
+    tz: tzinfo,
+    at: str = "",
+    lang: str = "en",
 ) -> Condition:
     """Check the JSON condition ``raw`` against ``entity`` and return it parsed.
 
     ``now`` (timezone-aware) and ``tz`` resolve relative dates; ``at`` prefixes the
-    JSON pointer of every issue. Raises :class:`ConditionInvalid` listing every problem.
+    JSON pointer of every issue; messages are in Chinese when ``lang`` is ``zh``.
+    Raises :class:`ConditionInvalid` listing every problem.
     """
-    parser = _Parser(condition_fields(entity), entity.name, now=now, tz=tz)
+    parser = _Parser(condition_fields(entity), entity.name, now=now, tz=tz, lang=lang)
     parsed = parser.condition(raw, at, depth=1)
     if parser.issues or parsed is None:
         raise ConditionInvalid(parser.issues)
@@ -273,6 +284,7 @@ def condition_from_params(
     now: datetime,
     tz: tzinfo,
     at: str = "",
+    lang: str = "en",
 ) -> Condition | None:
     """Filters given as query parameters, all of which must hold (None when there are none).
 
@@ -283,7 +295,7 @@ def condition_from_params(
     and ``is_empty`` accept true/false/1/0, and date fields accept relative dates
     (``this_month``, ``last_n_days:7``). Issues point at ``{at}/{parameter}``.
     """
-    parser = _Parser(condition_fields(entity), entity.name, now=now, tz=tz, flat=True)
+    parser = _Parser(condition_fields(entity), entity.name, now=now, tz=tz, flat=True, lang=lang)
     tests: list[Condition] = []
     for name, text in params:
         field_name, op = _split_parameter(name)
@@ -306,7 +318,10 @@ def condition_from_params(
 
 
 class _Parser:
-    """Walks a JSON condition, collecting every issue; ``flat`` reports all at the given path."""
+    """Walks a JSON condition, collecting every issue; ``flat`` reports all at the given path.
+
+    Every issue has an English and a Chinese message; ``lang`` chooses (``zh`` or English).
+    """
 
     def __init__(
         self,
@@ -316,23 +331,34 @@ class _Parser:
         now: datetime,
         tz: tzinfo,
         flat: bool = False,
+        lang: str = "en",
     ) -> None:
         if now.tzinfo is None:
             raise ValueError("`now` must be timezone-aware")
         self.fields, self.entity_name, self.now, self.tz = fields, entity_name, now, tz
-        self.flat = flat
+        self.flat, self.lang = flat, lang
         self.issues: list[Issue] = []
         self.tests = 0
 
     def path(self, at: str, *parts: str | int) -> str:
         return at if self.flat else at + pointer(*parts)
 
-    def fail(self, at: str, code: str, message: str) -> None:
-        self.issues.append(Issue(at, code, message))
+    def fail(self, at: str, code: str, en: str, zh: str) -> None:
+        self.issues.append(Issue(at, code, zh if self.lang == "zh" else en))
+
+    def field_error(self, at: str, compiled: CompiledField, exc: FieldValueError) -> None:
+        """A value the field's type refused, in the parser's language."""
+        name = compiled.name
+        self.fail(at, exc.code, f"field `{name}`: {exc.en}", f"字段 `{name}`：{exc.zh}")
 
     def condition(self, raw: Any, at: str, *, depth: int) -> Condition | None:
         if depth > MAX_DEPTH:
-            self.fail(at, "too_deep", f"conditions may be nested at most {MAX_DEPTH} levels deep")
+            self.fail(
+                at,
+                "too_deep",
+                f"conditions may be nested at most {MAX_DEPTH} levels deep",
+                f"条件最多嵌套 {MAX_DEPTH} 层",
+            )
             return None
         if not isinstance(raw, dict):
             self.fail(
@@ -340,6 +366,8 @@ class _Parser:
                 "invalid_condition",
                 'expected a condition object: {"field": …, "op": …, "value": …} or a group '
                 '{"and": […]}, {"or": […]}, {"not": {…}}',
+                '应为条件对象：{"field": …, "op": …, "value": …}，或条件组 '
+                '{"and": […]}、{"or": […]}、{"not": {…}}',
             )
             return None
         groups = [key for key in ("and", "or", "not") if key in raw]
@@ -352,6 +380,7 @@ class _Parser:
                 "mixed_condition",
                 f"the `{groups[0]}` group cannot also have {others}; wrap the parts in "
                 "separate conditions inside the group",
+                f"`{groups[0]}` 条件组不能同时带有 {others}；请把这些部分写成组内的独立条件",
             )
             return None
         key = groups[0]
@@ -360,7 +389,12 @@ class _Parser:
             return None if inner is None else Not(inner)
         items = raw[key]
         if not isinstance(items, list):
-            self.fail(at + pointer(key), "type", f"`{key}` takes a list of conditions")
+            self.fail(
+                at + pointer(key),
+                "type",
+                f"`{key}` takes a list of conditions",
+                f"`{key}` 的值应为条件列表",
+            )
             return None
         parsed = [
             self.condition(c, at + pointer(key, i), depth=depth + 1) for i, c in enumerate(items)
@@ -376,10 +410,17 @@ class _Parser:
                     "unexpected_key",
                     f"unexpected key `{key}`: a condition has `field`, `op` and `value`, "
                     "or is a group `and`, `or` or `not`",
+                    f"不认识的键 `{key}`：条件由 `field`、`op`、`value` 组成，"
+                    "或是 `and`、`or`、`not` 条件组",
                 )
         self.tests += 1
         if self.tests == MAX_TESTS + 1:
-            self.fail(at, "too_many_conditions", f"use at most {MAX_TESTS} conditions")
+            self.fail(
+                at,
+                "too_many_conditions",
+                f"use at most {MAX_TESTS} conditions",
+                f"条件最多 {MAX_TESTS} 个",
+            )
         name, op = raw.get("field"), raw.get("op")
         compiled = self._field(name, self.path(at, "field"))
         op = self._operator(op, compiled, self.path(at, "op"))
@@ -387,58 +428,81 @@ class _Parser:
             return None
         if "value" not in raw and op != "is_empty":
             self.fail(
-                self.path(at, "value"), "required", f"field `{compiled.name}`: `{op}` needs a value"
+                self.path(at, "value"),
+                "required",
+                f"field `{compiled.name}`: `{op}` needs a value",
+                f"字段 `{compiled.name}`：`{op}` 需要一个值（`value`）",
             )
             return None
         return self.test(compiled, op, raw.get("value", True), self.path(at, "value"))
 
     def _field(self, name: Any, at: str) -> CompiledField | None:
         if not isinstance(name, str) or not name:
-            self.fail(at, "required", 'name the field to test in `field`, e.g. "amount"')
+            self.fail(
+                at,
+                "required",
+                'name the field to test in `field`, e.g. "amount"',
+                '请在 `field` 中写明要判断的字段，例如 "amount"',
+            )
             return None
         compiled = self.fields.get(name)
         if compiled is None:
             close = difflib.get_close_matches(name, self.fields, n=1)
             hint = f" (did you mean `{close[0]}`?)" if close else ""
+            hint_zh = f"（是否要写 `{close[0]}`？）" if close else ""
             self.fail(
                 at,
                 "unknown_field",
                 f"`{_shown(name)}` is not a field of `{self.entity_name}`{hint}; "
                 f"fields: {', '.join(self.fields)}",
+                f"`{_shown(name)}` 不是 `{self.entity_name}` 的字段{hint_zh}；"
+                f"可用字段：{', '.join(self.fields)}",
             )
         return compiled
 
     def _operator(self, raw: Any, compiled: CompiledField | None, at: str) -> str | None:
         if not isinstance(raw, str) or not raw:
-            self.fail(at, "required", f"name the operator in `op`, one of: {', '.join(OPERATORS)}")
+            self.fail(
+                at,
+                "required",
+                f"name the operator in `op`, one of: {', '.join(OPERATORS)}",
+                f"请在 `op` 中写明运算符，可选：{', '.join(OPERATORS)}",
+            )
             return None
         op = OPERATOR_ALIASES.get(raw, raw)
         if op not in OPERATORS:
             close = difflib.get_close_matches(op, OPERATORS, n=1)
             hint = f" (did you mean `{close[0]}`?)" if close else ""
+            hint_zh = f"（是否要写 `{close[0]}`？）" if close else ""
             self.fail(
                 at,
                 "unknown_operator",
                 f"unknown operator `{_shown(op)}`{hint}; use one of: {', '.join(OPERATORS)}",
+                f"不认识的运算符 `{_shown(op)}`{hint_zh}；可选：{', '.join(OPERATORS)}",
             )
             return None
         if compiled is None:
             return op
-        allowed = compiled.field_type.operators
+        allowed = compiled.operators
+        type_name = compiled.field_type.name
         if op not in allowed:
+            listed = ", ".join(allowed)
             self.fail(
                 at,
                 "operator_not_allowed",
-                f"field `{compiled.name}` ({compiled.field_type.name}) does not support `{op}`; "
-                f"use one of: {', '.join(allowed)}",
+                f"field `{compiled.name}` ({type_name}) does not support `{op}`"
+                + (f"; use one of: {listed}" if allowed else "; it cannot be filtered on"),
+                f"字段 `{compiled.name}`（{type_name}）不支持 `{op}`"
+                + (f"；可选：{listed}" if allowed else "；该字段不能用于筛选"),
             )
             return None
         if op != "is_empty" and value_shape(compiled) == "document":
             self.fail(
                 at,
                 "filter_not_supported",
-                f"field `{compiled.name}` ({compiled.field_type.name}): filtering these values "
+                f"field `{compiled.name}` ({type_name}): filtering these values "
                 f"by `{op}` is not supported yet; only `is_empty` is",
+                f"字段 `{compiled.name}`（{type_name}）暂不支持按 `{op}` 筛选，只支持 `is_empty`",
             )
             return None
         return op
@@ -453,9 +517,20 @@ class _Parser:
 
         if op == "is_empty":
             if not isinstance(raw, bool):
-                self.fail(at, "type", f"field `{compiled.name}`: `is_empty` takes true or false")
+                self.fail(
+                    at,
+                    "type",
+                    f"field `{compiled.name}`: `is_empty` takes true or false",
+                    f"字段 `{compiled.name}`：`is_empty` 的值应为 true 或 false",
+                )
                 return None
             return make("is_empty", raw)
+        if op in ("in", "not_in") and shape == "list":
+            # a list field (multi-lookup) is "in" a set when it holds any of its values
+            has_any = self._has_any(compiled, op, raw, at, make)
+            if has_any is None or op == "in":
+                return has_any
+            return Not(has_any)
         if op in ("in", "not_in"):
             values = self._list(compiled, op, raw, at)
             if values is None:
@@ -482,11 +557,19 @@ class _Parser:
     def _list(self, compiled: CompiledField, op: str, raw: Any, at: str) -> list[Any] | None:
         if not isinstance(raw, list) or not raw:
             self.fail(
-                at, "type", f"field `{compiled.name}`: `{op}` takes a non-empty list of values"
+                at,
+                "type",
+                f"field `{compiled.name}`: `{op}` takes a non-empty list of values",
+                f"字段 `{compiled.name}`：`{op}` 的值应为非空列表",
             )
             return None
         if len(raw) > MAX_VALUES:
-            self.fail(at, "too_many_values", f"`{op}` takes at most {MAX_VALUES} values")
+            self.fail(
+                at,
+                "too_many_values",
+                f"`{op}` takes at most {MAX_VALUES} values",
+                f"`{op}` 最多 {MAX_VALUES} 个值",
+            )
             return None
         return raw
 
@@ -498,6 +581,8 @@ class _Parser:
                 "empty_value",
                 f"field `{compiled.name}`: `{op}` needs a value; to find records where "
                 f"`{compiled.name}` is empty use the `is_empty` operator",
+                f"字段 `{compiled.name}`：`{op}` 需要一个值；要查找该字段为空的记录，"
+                "请使用 `is_empty` 运算符",
             )
             return _INVALID
         if _is_relative(raw):
@@ -506,43 +591,59 @@ class _Parser:
                 "relative_not_allowed",
                 f"field `{compiled.name}`: relative dates work with "
                 f"{', '.join(RELATIVE_OPERATORS)}, not with `{op}`",
+                f"字段 `{compiled.name}`：相对日期只能用于 "
+                f"{', '.join(RELATIVE_OPERATORS)}，不能用于 `{op}`",
             )
             return _INVALID
         try:
             return compiled.field_type.normalise(raw, compiled.options)
         except FieldValueError as exc:
-            self.fail(at, exc.code, f"field `{compiled.name}`: {exc.en}")
+            self.field_error(at, compiled, exc)
             return _INVALID
 
     def _text_test(
         self, compiled: CompiledField, op: str, raw: Any, at: str, shape: ValueShape, make: _Make
     ) -> FieldTest | None:
         if shape == "list":
-            values = raw if isinstance(raw, list) else [raw]
-            if self._list(compiled, op, values, at) is None:
-                return None
-            chosen = [
-                self._choice(compiled, v, self.path(at, i) if isinstance(raw, list) else at)
-                for i, v in enumerate(values)
-            ]
-            if any(c is _INVALID for c in chosen):
-                return None
-            return make("has_any", tuple(dict.fromkeys(chosen)))
+            return self._has_any(compiled, op, raw, at, make)
         if not isinstance(raw, str) or not raw:
-            self.fail(at, "type", f"field `{compiled.name}`: `{op}` takes some text to look for")
+            self.fail(
+                at,
+                "type",
+                f"field `{compiled.name}`: `{op}` takes some text to look for",
+                f"字段 `{compiled.name}`：`{op}` 的值应为要查找的文字",
+            )
             return None
         if len(raw) > MAX_TEXT:
             self.fail(
-                at, "too_long", f"field `{compiled.name}`: look for at most {MAX_TEXT} characters"
+                at,
+                "too_long",
+                f"field `{compiled.name}`: look for at most {MAX_TEXT} characters",
+                f"字段 `{compiled.name}`：查找的文字最多 {MAX_TEXT} 个字符",
             )
             return None
         return make(cast(TestOp, op), raw)
+
+    def _has_any(
+        self, compiled: CompiledField, op: str, raw: Any, at: str, make: _Make
+    ) -> FieldTest | None:
+        """A list field holds any of ``raw`` (one element or a list of them)."""
+        values = raw if isinstance(raw, list) else [raw]
+        if self._list(compiled, op, values, at) is None:
+            return None
+        chosen = [
+            self._choice(compiled, v, self.path(at, i) if isinstance(raw, list) else at)
+            for i, v in enumerate(values)
+        ]
+        if any(c is _INVALID for c in chosen):
+            return None
+        return make("has_any", tuple(dict.fromkeys(chosen)))
 
     def _choice(self, compiled: CompiledField, raw: Any, at: str) -> Any:
         try:
             (chosen,) = compiled.field_type.normalise([raw], compiled.options)
         except FieldValueError as exc:
-            self.fail(at, exc.code, f"field `{compiled.name}`: {exc.en}")
+            self.field_error(at, compiled, exc)
             return _INVALID
         return chosen
 
@@ -553,11 +654,16 @@ class _Parser:
                 "type",
                 f"field `{compiled.name}`: `between` takes a pair [low, high] "
                 "(either may be null for an open end)",
+                f"字段 `{compiled.name}`：`between` 的值应为一对 [下限, 上限]"
+                "（任一端可为 null，表示不限）",
             )
             return None
         if raw[0] is None and raw[1] is None:
             self.fail(
-                at, "empty_value", f"field `{compiled.name}`: give at least one end of the range"
+                at,
+                "empty_value",
+                f"field `{compiled.name}`: give at least one end of the range",
+                f"字段 `{compiled.name}`：范围至少要给出一端",
             )
             return None
         low, high, include_high = None, None, True
@@ -592,6 +698,8 @@ class _Parser:
                 "empty_range",
                 f"field `{compiled.name}`: the range starts after it ends, so nothing matches; "
                 "put the lower end first",
+                f"字段 `{compiled.name}`：范围的下限大于上限，不会匹配任何记录；"
+                "请把较小的值放在前面",
             )
             return None
         return Range(low, high, include_high)
@@ -605,6 +713,8 @@ class _Parser:
                 "relative_not_allowed",
                 f"field `{compiled.name}` ({compiled.field_type.name}): relative dates apply to "
                 "date and date-time fields only",
+                f"字段 `{compiled.name}`（{compiled.field_type.name}）：相对日期只适用于"
+                "日期和日期时间字段",
             )
             return None
         name, n = raw.get("relative"), raw.get("n")
@@ -615,6 +725,8 @@ class _Parser:
                 "unexpected_key",
                 f"unexpected key `{extra[0]}` in a relative date; use `relative` and, for "
                 f"{' and '.join(COUNTED)}, `n`",
+                f"相对日期中不认识的键 `{extra[0]}`；请使用 `relative`，"
+                f"{'、'.join(COUNTED)} 另需 `n`",
             )
             return None
         if name not in RELATIVE_NAMES:
@@ -622,6 +734,7 @@ class _Parser:
                 self.path(at, "relative"),
                 "unknown_relative_date",
                 f"unknown relative date `{_shown(name)}`; use one of: {', '.join(RELATIVE_NAMES)}",
+                f"不认识的相对日期 `{_shown(name)}`；可选：{', '.join(RELATIVE_NAMES)}",
             )
             return None
         if name in COUNTED and (isinstance(n, bool) or not isinstance(n, int)):
@@ -629,15 +742,26 @@ class _Parser:
                 self.path(at, "n"),
                 "required",
                 f'`{name}` needs a whole number of days `n`, e.g. {{"relative": "{name}", "n": 7}}',
+                f'`{name}` 需要整数天数 `n`，例如 {{"relative": "{name}", "n": 7}}',
             )
             return None
         if name not in COUNTED and n is not None:
-            self.fail(self.path(at, "n"), "unexpected_key", f"`{name}` takes no day count `n`")
+            self.fail(
+                self.path(at, "n"),
+                "unexpected_key",
+                f"`{name}` takes no day count `n`",
+                f"`{name}` 不需要天数 `n`",
+            )
             return None
         try:
             return resolve_period(name, n, now=self.now, tz=self.tz, instants=kind == "datetime")
         except ValueError as exc:
-            self.fail(self.path(at, "n"), "out_of_range", f"field `{compiled.name}`: {exc}")
+            self.fail(
+                self.path(at, "n"),
+                "out_of_range",
+                f"field `{compiled.name}`: {exc}",
+                f"字段 `{compiled.name}`：`{name}` 的天数 `n` 应在 1 到 {MAX_DAYS} 之间",
+            )
             return None
 
 

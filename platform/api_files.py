@@ -2,7 +2,9 @@
 
 - ``POST files``: multipart form with one field ``file`` (at most 100 MB): 201 with
   ``{id, name, size, content_type, url, sha256, created_at, created_by}`` and
-  ``Location``. Put ``{"id": …}`` in a record's file or image field to attach it.
+  ``Location``. Put ``{"id": …}`` in a record's file or image field to attach it;
+  an upload no record holds a day later is removed (see
+  :mod:`formloom.platform.orphan_files`).
 - ``GET files/{id}``: the bytes, typed by what they are (sniffed at upload), as an
   attachment (``filename*=UTF-8''…``, RFC 5987: Chinese names survive).
   ``?disposition=inline`` shows raster images (PNG, JPEG, GIF, WebP) in the
@@ -16,6 +18,7 @@ Files belong to their environment: another environment's id is 404.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -27,7 +30,7 @@ from starlette.types import Message, Receive
 
 from formloom.engine.errors import Issue
 from formloom.engine.fields.files import MAX_FILE_BYTES, RASTER_IMAGE_TYPES
-from formloom.platform import access, files
+from formloom.platform import access, files, orphan_files
 from formloom.platform.auth_deps import LangDep, PrincipalDep
 from formloom.platform.deps import WorkspaceDep
 from formloom.platform.errors import Invalid
@@ -91,6 +94,9 @@ async def upload_file(
                 lang=lang,
             )
         )
+    await run_in_threadpool(
+        lambda: orphan_files.schedule_cleanup(workspace, env, now=datetime.now(UTC))
+    )
     return JSONResponse(stored, status_code=201, headers={"Location": stored["url"]})
 
 

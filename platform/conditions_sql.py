@@ -16,6 +16,12 @@ on SQLite and on PostgreSQL:
   over ``json_each`` (SQLite) or ``json_array_elements_text`` (PostgreSQL); a
   value that is not an array (SQL NULL, JSON ``null``) counts as no element.
   Other JSON values (documents) are empty when SQL NULL or JSON ``null``.
+- Multi-lookups have no column: ``has_any`` is an ``EXISTS`` over the field's
+  junction table and ``is_empty`` a ``NOT EXISTS``, both counting only links to
+  targets that are not in the recycle bin, so a filter sees exactly the ids a read
+  of the record returns (reads do not apply the target's read scope either: the ids
+  are the record's value). The junction's primary key (``record_id``, ``target_id``)
+  serves both.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ from formloom.engine.conditions import (
     Not,
     Range,
 )
+from formloom.platform.entity_tables import junction_table
+from formloom.platform.record_references import record_table
 
 #: The escape character of LIKE patterns built here.
 LIKE_ESCAPE = "/"
@@ -86,6 +94,10 @@ def _clause(
         return or_(false(), *parts)
     if isinstance(condition, Not):
         return not_(_clause(condition.condition, table, dialect, negated=not negated))
+    compiled = condition.compiled
+    target = compiled.field_type.junction_target(compiled.definition.options)
+    if target is not None:
+        return _linked(condition, table, target)
     column = table.c[condition.field]
     test = _test(condition, column, dialect)
     if negated and condition.may_be_unknown:
@@ -161,3 +173,20 @@ def _has_any(column: ColumnElement[Any], choices: list[str], dialect: str) -> Co
     else:
         elements = func.json_each(array).table_valued("value")
     return exists(select(literal(1)).select_from(elements).where(elements.c.value.in_(choices)))
+
+
+def _linked(test: FieldTest, table: Table, target: str) -> ColumnElement[bool]:
+    """A test on a multi-lookup: whether the row links to live targets (never NULL)."""
+    links = junction_table(table.name, test.field, target).alias()
+    targets = record_table(target).alias()
+    live = (
+        select(literal(1))
+        .select_from(links.join(targets, targets.c.id == links.c.target_id))
+        .where(links.c.record_id == table.c.id, targets.c.deleted_at.is_(None))
+    )
+    if test.op == "is_empty":
+        linked = exists(live)
+        return not_(linked) if test.value else linked
+    if test.op == "has_any":
+        return exists(live.where(links.c.target_id.in_(list(test.value))))
+    raise ValueError(f"multi-lookup field `{test.field}` cannot be tested with `{test.op}`")

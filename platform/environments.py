@@ -65,10 +65,15 @@ def upgrade_environment(workspace: Workspace, name: str) -> None:
 
     ``checkfirst`` looks each table up in the environment's own schema or attached
     file (SQLAlchemy resolves the ``env`` placeholder through ``schema_translate_map``),
-    so existing tables are left alone.
+    so existing tables are left alone. On SQLite, decimal columns of entity tables made
+    before exact decimals are converted once
+    (:func:`~formloom.platform.schema_sync.upgrade_decimal_columns`).
     """
+    from formloom.platform.schema_sync import upgrade_decimal_columns  # it needs this module
+
     with workspace.begin(name, create=True) as conn:
         env_metadata.create_all(conn, checkfirst=True)
+    upgrade_decimal_columns(workspace, name)
 
 
 def list_environments(workspace: Workspace) -> list[EnvironmentInfo]:

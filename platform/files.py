@@ -12,9 +12,9 @@ the canonical id only, so no name a client sends ever reaches the file system
 Files belong to one environment: an id is looked up in that environment's own
 table and folder, so another environment's file is "not found".
 
-Orphans: a file uploaded but never referenced by a record (or no longer
-referenced) stays until a clean-up job exists; records' audit history may
-still point at replaced files, so nothing is deleted with a record.
+Orphans: a file no record holds (never attached, or replaced) is removed by the
+``clean_orphan_files`` job a day after its upload (:mod:`formloom.platform.orphan_files`);
+nothing is deleted with a record itself, which may be restored from the recycle bin.
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from formloom.engine.errors import DocumentInvalid, EngineError, Issue, pointer
-from formloom.platform.auth_deps import unchecked_credential_error
+from formloom.platform.auth_deps import language_of, unchecked_credential_error
+from formloom.platform.column_types import DecimalOutOfRange
 from formloom.platform.errors import PlatformError
 
 PROBLEM = "application/problem+json"
@@ -74,6 +76,23 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return problem(422, "RequestInvalid", "the request is not valid", "invalid", issues)
+
+    @app.exception_handler(StatementError)
+    async def _statement(request: Request, exc: StatementError) -> JSONResponse:
+        # A decimal too large for SQLite's scaled integers is refused when it is bound
+        # (column_types.ExactDecimal); anything else a statement raises stays a 500.
+        if not isinstance(exc.orig, DecimalOutOfRange):
+            raise exc
+        if refused := await unchecked_credential_error(request):
+            return platform_problem(refused)
+        message = str(exc.orig)
+        if language_of(request.headers.get("accept-language")) == "zh":
+            message = (
+                "数值的有效位数超出 SQLite 能精确保存的范围（最多 18 位）；"
+                "请减小数值或改用 PostgreSQL"
+            )
+        issues = [Issue("", "out_of_range", message)]
+        return problem(422, "DecimalOutOfRange", message, "out_of_range", issues)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

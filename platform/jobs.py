@@ -76,6 +76,7 @@ class JobContext:
         attempt: int,
         max_attempts: int,
         progress_writer: ProgressWriter,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.workspace = workspace
         self.env = env
@@ -84,6 +85,11 @@ class JobContext:
         self.attempt = attempt
         self.max_attempts = max_attempts
         self._progress_writer = progress_writer
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The current time as the worker sees it (tests run workers on a fake clock)."""
+        return self._clock() if self._clock is not None else datetime.now(UTC)
 
     def report_progress(self, done: int, total: int, message: str = "") -> None:
         """Record how far the job got (``done`` of ``total``), readable through :func:`get_job`.

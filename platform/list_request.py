@@ -2,7 +2,8 @@
 
 Reading a request only checks its shape (a number where a number belongs);
 ``formloom.platform.record_query.plan_list`` checks it against the entity and
-reports what was found here together with everything else.
+reports what was found here together with everything else, in the caller's
+language (each problem is kept in English and Chinese until then).
 """
 
 from __future__ import annotations
@@ -17,6 +18,20 @@ from formloom.engine.relative_dates import DEFAULT_TIMEZONE
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class RequestProblem:
+    """A problem found while reading a request, with its message in English and Chinese."""
+
+    path: str
+    code: str
+    en: str
+    zh: str
+
+    def issue(self, lang: str) -> Issue:
+        """The problem as an :class:`Issue` in ``lang`` (``zh`` or English)."""
+        return Issue(self.path, self.code, self.zh if lang == "zh" else self.en)
 
 
 @dataclass
@@ -41,7 +56,7 @@ class ListRequest:
     expand_titles: bool = True
     timezone: str = DEFAULT_TIMEZONE
     at: str = ""
-    problems: list[Issue] = field(default_factory=list)
+    problems: list[RequestProblem] = field(default_factory=list)
 
 
 def request_from_query(items: Iterable[tuple[str, str]]) -> ListRequest:
@@ -70,7 +85,12 @@ def request_from_query(items: Iterable[tuple[str, str]]) -> ListRequest:
                 request.limit = int(value)
             except ValueError:
                 request.problems.append(
-                    Issue(path, "type", f"limit must be a whole number, got {value!r}")
+                    RequestProblem(
+                        path,
+                        "type",
+                        f"limit must be a whole number, got {value!r}",
+                        f"limit 应为整数，收到 {value!r}",
+                    )
                 )
         elif name == "q":
             request.search = value
@@ -80,7 +100,12 @@ def request_from_query(items: Iterable[tuple[str, str]]) -> ListRequest:
             flag = _flag(value)
             if flag is None:
                 request.problems.append(
-                    Issue(path, "type", f"`{name}` takes true or false, got {value!r}")
+                    RequestProblem(
+                        path,
+                        "type",
+                        f"`{name}` takes true or false, got {value!r}",
+                        f"`{name}` 的值应为 true 或 false，收到 {value!r}",
+                    )
                 )
             else:
                 setattr(request, name, flag)
@@ -99,19 +124,22 @@ def request_from_body(body: Any) -> ListRequest:
     if body is None:
         return request
     if not isinstance(body, dict):
-        request.problems.append(Issue("", "type", "the query must be a JSON object"))
+        request.problems.append(
+            RequestProblem("", "type", "the query must be a JSON object", "查询应为 JSON 对象")
+        )
         return request
+    problems = request.problems
     readers: dict[str, Callable[[Any, str], Any]] = {
         "where": lambda v, p: v,
-        "sort": lambda v, p: _strings(v, p, request.problems),
-        "fields": lambda v, p: _strings(v, p, request.problems),
-        "after": lambda v, p: _typed(v, p, str, "a cursor string", request.problems),
-        "q": lambda v, p: _typed(v, p, str, "text", request.problems),
-        "limit": lambda v, p: _typed(v, p, int, "a whole number", request.problems),
-        "include_deleted": lambda v, p: _typed(v, p, bool, "true or false", request.problems),
-        "with_total": lambda v, p: _typed(v, p, bool, "true or false", request.problems),
-        "expand_titles": lambda v, p: _typed(v, p, bool, "true or false", request.problems),
-        "timezone": lambda v, p: _typed(v, p, str, "a timezone name", request.problems),
+        "sort": lambda v, p: _strings(v, p, problems),
+        "fields": lambda v, p: _strings(v, p, problems),
+        "after": lambda v, p: _typed(v, p, str, _CURSOR, problems),
+        "q": lambda v, p: _typed(v, p, str, _TEXT, problems),
+        "limit": lambda v, p: _typed(v, p, int, _WHOLE, problems),
+        "include_deleted": lambda v, p: _typed(v, p, bool, _FLAG, problems),
+        "with_total": lambda v, p: _typed(v, p, bool, _FLAG, problems),
+        "expand_titles": lambda v, p: _typed(v, p, bool, _FLAG, problems),
+        "timezone": lambda v, p: _typed(v, p, str, _TIMEZONE, problems),
     }
     attribute = {"q": "search"}
     for key, value in body.items():
@@ -119,10 +147,11 @@ def request_from_body(body: Any) -> ListRequest:
         reader = readers.get(key)
         if reader is None:
             request.problems.append(
-                Issue(
+                RequestProblem(
                     path,
                     "unexpected_key",
                     f"unexpected key `{key}`; a list query takes: {', '.join(readers)}",
+                    f"不认识的键 `{key}`；列表查询可用：{', '.join(readers)}",
                 )
             )
             continue
@@ -135,33 +164,48 @@ def request_from_body(body: Any) -> ListRequest:
 
 
 _BAD: Any = object()
+#: What a body key takes, in English and Chinese.
+_CURSOR = ("a cursor string", "游标字符串")
+_TEXT = ("text", "文字")
+_WHOLE = ("a whole number", "整数")
+_FLAG = ("true or false", "true 或 false")
+_TIMEZONE = ("a timezone name", "时区名称")
 
 
-def _typed(value: Any, path: str, expected: type, what: str, problems: list[Issue]) -> Any:
+def _typed(
+    value: Any, path: str, expected: type, what: tuple[str, str], problems: list[RequestProblem]
+) -> Any:
     if isinstance(value, expected) and (expected is bool or not isinstance(value, bool)):
         return value
-    problems.append(Issue(path, "type", f"expected {what}, got {json.dumps(value)[:60]}"))
+    got = json.dumps(value)[:60]
+    problems.append(
+        RequestProblem(path, "type", f"expected {what[0]}, got {got}", f"应为{what[1]}，收到 {got}")
+    )
     return _BAD
 
 
-def _strings(value: Any, path: str, problems: list[Issue]) -> Any:
+def _strings(value: Any, path: str, problems: list[RequestProblem]) -> Any:
     if isinstance(value, str):
         return [p.strip() for p in value.split(",") if p.strip()]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
-    problems.append(Issue(path, "type", "expected a list of field names"))
+    problems.append(
+        RequestProblem(path, "type", "expected a list of field names", "应为字段名列表")
+    )
     return _BAD
 
 
-def _json_parameter(value: str, path: str, problems: list[Issue]) -> Any:
+def _json_parameter(value: str, path: str, problems: list[RequestProblem]) -> Any:
     try:
         return json.loads(value)
     except ValueError as exc:
         problems.append(
-            Issue(
+            RequestProblem(
                 path,
                 "invalid_json",
                 f"`where` is not valid JSON ({exc}); send a condition such as "
+                '{"field": "stage", "op": "eq", "value": "won"}',
+                f"`where` 不是有效的 JSON（{exc}）；请发送条件，例如 "
                 '{"field": "stage", "op": "eq", "value": "won"}',
             )
         )

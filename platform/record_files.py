@@ -95,9 +95,15 @@ def _ids(stored: Any) -> set[str]:
 
 
 def _files(conn: Connection, ids: list[str]) -> dict[str, FileInfo]:
+    """The uploads ``ids`` name; on PostgreSQL their rows stay locked ``FOR SHARE`` until the
+    save commits, so the orphan cleanup (:mod:`formloom.platform.orphan_files`) cannot
+    delete a file this save attaches."""
     found: dict[str, FileInfo] = {}
     for batch in chunks(ids):
-        rows = conn.execute(select(uploaded_file).where(uploaded_file.c.id.in_(batch)))
+        query = select(uploaded_file).where(uploaded_file.c.id.in_(batch))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(read=True)
+        rows = conn.execute(query)
         found.update({row.id: info_from_row(row._mapping) for row in rows})
     return found
 

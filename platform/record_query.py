@@ -24,6 +24,7 @@ Decisions:
   principal are not returned, and filtering, sorting, selecting or searching
   on them is refused as if they did not exist; a lookup's title is only shown
   when the principal may read the looked-up record.
+- Every problem of a request has an English and a Chinese message (``lang``).
 - Totals: exact up to :data:`COUNT_BOUND` (``count(*)`` over a subquery limited
   to one row more); beyond it ``total_is_exact`` is false and ``total`` is the
   planner's estimate on PostgreSQL (``EXPLAIN``, never below the bound) or the
@@ -83,6 +84,7 @@ from formloom.platform.list_cursor import (
     split_after_clause,
 )
 from formloom.platform.list_request import DEFAULT_LIMIT, MAX_LIMIT, ListRequest
+from formloom.platform.record_errors import say
 from formloom.platform.record_json import SYSTEM_FIELDS, record_to_json
 
 #: Totals are exact up to this many rows.
@@ -190,7 +192,7 @@ def list_in_environment(
     ):
         access.require(entity_name, "read", lang=lang)
         entity = load_entity(conn, namespace=namespace, env=env, name=entity_name)
-        query = plan_list(entity, request, now=datetime.now(UTC), access=access)
+        query = plan_list(entity, request, now=datetime.now(UTC), access=access, lang=lang)
 
         def loader(name: str) -> RuntimeEntity:
             return load_entity(conn, namespace=namespace, env=env, name=name)
@@ -202,14 +204,20 @@ def list_in_environment(
 
 
 def plan_list(
-    entity: RuntimeEntity, request: ListRequest, *, now: datetime, access: Access | None = None
+    entity: RuntimeEntity,
+    request: ListRequest,
+    *,
+    now: datetime,
+    access: Access | None = None,
+    lang: str = "en",
 ) -> ListQuery:
     """Check ``request`` against ``entity``; :class:`Invalid` lists every problem.
 
-    With ``access``, fields hidden from the principal count as unknown.
+    With ``access``, fields hidden from the principal count as unknown. Messages are
+    in Chinese when ``lang`` is ``zh``.
     """
     hidden = access.hidden(entity.name) if access is not None else frozenset()
-    issues = list(request.problems)
+    issues = [problem.issue(lang) for problem in request.problems]
     at = request.at
     tz = timezone_named(request.timezone)
     if tz is None:
@@ -217,35 +225,54 @@ def plan_list(
             Issue(
                 at + "/timezone",
                 "unknown_timezone",
-                f"unknown timezone `{request.timezone}`; use an IANA name such as "
-                f"{DEFAULT_TIMEZONE} or UTC",
+                say(
+                    lang,
+                    f"unknown timezone `{request.timezone}`; use an IANA name such as "
+                    f"{DEFAULT_TIMEZONE} or UTC",
+                    f"不认识的时区 `{request.timezone}`；请使用 IANA 时区名，"
+                    f"例如 {DEFAULT_TIMEZONE} 或 UTC",
+                ),
             )
         )
         tz = timezone_named(DEFAULT_TIMEZONE)
     assert tz is not None
-    condition = _condition(entity, request, now=now, tz=tz, issues=issues)
+    condition = _condition(entity, request, now=now, tz=tz, issues=issues, lang=lang)
     if condition is not None and hidden:
-        issues += _hidden_in_condition(entity, condition, hidden, at=at)
-    sort = _sort_keys(entity, request.sort, at=at, issues=issues, hidden=hidden)
+        issues += _hidden_in_condition(entity, condition, hidden, at=at, lang=lang)
+    sort = _sort_keys(entity, request.sort, at=at, issues=issues, hidden=hidden, lang=lang)
     after = None
     if request.after:
         try:
             after = tuple(decode_cursor(request.after, sort))
         except CursorInvalid as exc:
-            issues.append(Issue(at + "/after", exc.code, str(exc)))
+            issues.append(Issue(at + "/after", exc.code, say(lang, str(exc), _CURSOR_ZH[exc.code])))
     if not 1 <= request.limit <= MAX_LIMIT:
         issues.append(
             Issue(
                 at + "/limit",
                 "limit_out_of_range",
-                f"limit {request.limit} is out of range: ask for 1 to {MAX_LIMIT} records per "
-                "page and follow `next` for more",
+                say(
+                    lang,
+                    f"limit {request.limit} is out of range: ask for 1 to {MAX_LIMIT} records "
+                    "per page and follow `next` for more",
+                    f"limit {request.limit} 超出范围：每页可取 1 到 {MAX_LIMIT} 条记录，"
+                    "更多记录请跟随 `next` 翻页",
+                ),
             )
         )
-    selected = _selected_fields(entity, request.fields, at=at, issues=issues, hidden=hidden)
-    terms, searched = _search(entity, request.search, at=at, issues=issues, hidden=hidden)
+    selected = _selected_fields(
+        entity, request.fields, at=at, issues=issues, hidden=hidden, lang=lang
+    )
+    terms, searched = _search(
+        entity, request.search, at=at, issues=issues, hidden=hidden, lang=lang
+    )
     if issues:
-        raise Invalid(f"{len(issues)} problem(s) in the list request", issues=issues)
+        message = say(
+            lang,
+            f"{len(issues)} problem(s) in the list request",
+            f"列表请求有 {len(issues)} 处问题",
+        )
+        raise Invalid(message, issues=issues)
     return ListQuery(
         condition=condition,
         sort=sort,
@@ -260,8 +287,25 @@ def plan_list(
     )
 
 
+#: The Chinese messages of the cursor errors (``list_cursor.CursorInvalid``), by code.
+_CURSOR_ZH = {
+    "cursor_sort_mismatch": (
+        "游标属于另一种排序的列表；请使用返回该游标的请求的排序，或去掉 `after` 从头开始"
+    ),
+    "invalid_cursor": (
+        "`after` 不是本接口返回的游标；请原样传回上一页的 `next`，或去掉 `after` 从头开始"
+    ),
+}
+
+
 def _condition(
-    entity: RuntimeEntity, request: ListRequest, *, now: datetime, tz: tzinfo, issues: list[Issue]
+    entity: RuntimeEntity,
+    request: ListRequest,
+    *,
+    now: datetime,
+    tz: tzinfo,
+    issues: list[Issue],
+    lang: str,
 ) -> Condition | None:
     parts: list[Condition] = []
     where = request.where
@@ -270,13 +314,15 @@ def _condition(
     elif where is not None and where != {}:
         try:
             parts.append(
-                parse_condition(where, entity.compiled, now=now, tz=tz, at=request.at + "/where")
+                parse_condition(
+                    where, entity.compiled, now=now, tz=tz, at=request.at + "/where", lang=lang
+                )
             )
         except ConditionInvalid as exc:
             issues.extend(exc.issues)
     try:
         from_params = condition_from_params(
-            request.filters, entity.compiled, now=now, tz=tz, at=request.at
+            request.filters, entity.compiled, now=now, tz=tz, at=request.at, lang=lang
         )
     except ConditionInvalid as exc:
         issues.extend(exc.issues)
@@ -289,7 +335,7 @@ def _condition(
 
 
 def _hidden_in_condition(
-    entity: RuntimeEntity, condition: Condition, hidden: frozenset[str], *, at: str
+    entity: RuntimeEntity, condition: Condition, hidden: frozenset[str], *, at: str, lang: str
 ) -> list[Issue]:
     """A filter on a field the principal may not see is refused like an unknown field."""
     used = sorted(_fields_in(condition) & hidden)
@@ -297,7 +343,11 @@ def _hidden_in_condition(
         Issue(
             at + "/where",
             "unknown_field",
-            f"cannot filter on `{name}`: it is not a field of `{entity.name}` you may see",
+            say(
+                lang,
+                f"cannot filter on `{name}`: it is not a field of `{entity.name}` you may see",
+                f"不能按 `{name}` 筛选：它不是您可以查看的 `{entity.name}` 字段",
+            ),
         )
         for name in used
     ]
@@ -321,6 +371,7 @@ def _sort_keys(
     at: str,
     issues: list[Issue],
     hidden: frozenset[str] = frozenset(),
+    lang: str = "en",
 ) -> tuple[SortKey, ...]:
     fields = {n: f for n, f in condition_fields(entity.compiled).items() if n not in hidden}
     keys: list[SortKey] = []
@@ -334,8 +385,13 @@ def _sort_keys(
                 Issue(
                     path,
                     "unknown_field",
-                    f"cannot sort by `{item}`: `{name}` is not a field of `{entity.name}`; "
-                    f"sort by one of: {', '.join(fields)} (prefix `-` for descending)",
+                    say(
+                        lang,
+                        f"cannot sort by `{item}`: `{name}` is not a field of `{entity.name}`; "
+                        f"sort by one of: {', '.join(fields)} (prefix `-` for descending)",
+                        f"不能按 `{item}` 排序：`{name}` 不是 `{entity.name}` 的字段；"
+                        f"可排序字段：{', '.join(fields)}（前加 `-` 表示降序）",
+                    ),
                 )
             )
             continue
@@ -345,18 +401,37 @@ def _sort_keys(
                 Issue(
                     path,
                     "not_sortable",
-                    f"cannot sort by `{name}`: {compiled.field_type.name} values are lists or "
-                    "structured; sort by another field",
+                    say(
+                        lang,
+                        f"cannot sort by `{name}`: {compiled.field_type.name} values are lists "
+                        "or structured; sort by another field",
+                        f"不能按 `{name}` 排序：{compiled.field_type.name} 的值是列表或结构化数据；"
+                        "请按其他字段排序",
+                    ),
                 )
             )
             continue
         if any(k.field == name for k in keys):
-            issues.append(Issue(path, "duplicate_sort", f"`{name}` is in the sort twice"))
+            issues.append(
+                Issue(
+                    path,
+                    "duplicate_sort",
+                    say(lang, f"`{name}` is in the sort twice", f"`{name}` 在排序中出现了两次"),
+                )
+            )
             continue
         keys.append(SortKey(name, descending, kind))
     if len(spelled) > MAX_SORT_KEYS:
         issues.append(
-            Issue(at + "/sort", "too_many_keys", f"sort by at most {MAX_SORT_KEYS} fields")
+            Issue(
+                at + "/sort",
+                "too_many_keys",
+                say(
+                    lang,
+                    f"sort by at most {MAX_SORT_KEYS} fields",
+                    f"最多按 {MAX_SORT_KEYS} 个字段排序",
+                ),
+            )
         )
     ids = [i for i, k in enumerate(keys) if k.field == "id"]
     if ids:
@@ -372,6 +447,7 @@ def _selected_fields(
     at: str,
     issues: list[Issue],
     hidden: frozenset[str] = frozenset(),
+    lang: str = "en",
 ) -> tuple[str, ...]:
     user_fields = {
         n: f
@@ -390,8 +466,13 @@ def _selected_fields(
                 Issue(
                     at + pointer("fields", i),
                     "unknown_field",
-                    f"cannot select `{name}`: it is not a field of `{entity.name}`; choose from: "
-                    f"{', '.join(user_fields)} (system fields are always returned)",
+                    say(
+                        lang,
+                        f"cannot select `{name}`: it is not a field of `{entity.name}`; choose "
+                        f"from: {', '.join(user_fields)} (system fields are always returned)",
+                        f"不能选择 `{name}`：它不是 `{entity.name}` 的字段；可选："
+                        f"{', '.join(user_fields)}（系统字段总会返回）",
+                    ),
                 )
             )
     return tuple(selected)
@@ -420,6 +501,7 @@ def _search(
     at: str,
     issues: list[Issue],
     hidden: frozenset[str] = frozenset(),
+    lang: str = "en",
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     text = (search or "").strip()
     if not text:
@@ -428,16 +510,41 @@ def _search(
     terms = tuple(dict.fromkeys(text.split()))
     searched = tuple(n for n in searchable_fields(entity) if n not in hidden)
     if len(text) > MAX_SEARCH:
-        issues.append(Issue(path, "too_long", f"search for at most {MAX_SEARCH} characters"))
+        issues.append(
+            Issue(
+                path,
+                "too_long",
+                say(
+                    lang,
+                    f"search for at most {MAX_SEARCH} characters",
+                    f"搜索内容最多 {MAX_SEARCH} 个字符",
+                ),
+            )
+        )
     elif len(terms) > MAX_SEARCH_TERMS:
-        issues.append(Issue(path, "too_many_terms", f"search for at most {MAX_SEARCH_TERMS} words"))
+        issues.append(
+            Issue(
+                path,
+                "too_many_terms",
+                say(
+                    lang,
+                    f"search for at most {MAX_SEARCH_TERMS} words",
+                    f"搜索词最多 {MAX_SEARCH_TERMS} 个",
+                ),
+            )
+        )
     if not searched:
         issues.append(
             Issue(
                 path,
                 "not_searchable",
-                f"entity `{entity.name}` has no searchable fields: flag text fields "
-                "`searchable: true` or give it a text title field",
+                say(
+                    lang,
+                    f"entity `{entity.name}` has no searchable fields: flag text fields "
+                    "`searchable: true` or give it a text title field",
+                    f"实体 `{entity.name}` 没有可搜索的字段：请把文本字段设为 "
+                    "`searchable: true`，或设置文本类型的标题字段",
+                ),
             )
         )
     return terms, searched

@@ -5,13 +5,19 @@ so a failure anywhere leaves tables and metadata exactly as they were. Checks
 that need data run just before their operation: duplicates block a unique
 index, and values a lossy conversion would change block it unless forced. All
 such problems are collected and reported together.
+
+Decimals on SQLite are scaled integers (:class:`~formloom.platform.column_types.ExactDecimal`):
+a conversion from or to a decimal column moves the values through Python there (exact,
+rounded half up like PostgreSQL's ``round``), and :func:`upgrade_decimal_columns` turns
+the ``NUMERIC(p,s)`` decimal columns of databases created before into scaled ones.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -20,9 +26,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     MetaData,
+    Numeric,
     Table,
     Text,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -51,12 +59,16 @@ from formloom.engine.entities.changes import (
     PhysicalIndex,
     RecheckValues,
     RenameColumn,
+    column_of,
+    has_column,
     junction_table_name,
+    physical_indexes,
 )
+from formloom.engine.entities.model import EntityDoc
 from formloom.engine.errors import Issue
 from formloom.engine.fields import FieldValueError, Storage, field_types
 from formloom.engine.fields.conversion import Conversion, LossCheck
-from formloom.platform.column_types import sql_type
+from formloom.platform.column_types import SCALED_DECIMAL, sql_type
 from formloom.platform.database import Workspace
 from formloom.platform.entity_tables import (
     fk_name,
@@ -66,6 +78,7 @@ from formloom.platform.entity_tables import (
     system_columns,
     user_column,
 )
+from formloom.platform.tables import meta_document, meta_version
 
 #: Called after every operation; tests use it to inject failures between DDL steps.
 Observer = Callable[[Operation], None]
@@ -339,6 +352,9 @@ class SchemaSync:
         expression = _converted(
             sa_column(op.column, sql_type(conversion.source)), conversion, sqlite=self.sqlite
         )
+        if self.sqlite and _decimal(conversion):
+            self._convert_in_python(op)
+            return
         if not self.sqlite:
             using = expression.compile(
                 dialect=self.conn.dialect, compile_kwargs={"literal_binds": True}
@@ -413,6 +429,8 @@ class SchemaSync:
 
     def _affected(self, op: ConvertColumn, table: Table, check: LossCheck) -> int:
         """How many stored values match ``check``."""
+        if self.sqlite and _decimal(op.conversion):
+            return self._affected_in_python(op, check)
         column = table.c[op.column]
         scale = op.conversion.target.scale or 0
         condition = _loss_condition(column, check, sqlite=self.sqlite, target_scale=scale)
@@ -450,6 +468,102 @@ class SchemaSync:
             )
         )
         return False
+
+    # -- decimals on SQLite ----------------------------------------------------------------------
+
+    def _convert_in_python(self, op: ConvertColumn) -> None:
+        """SQLite, from or to a decimal: copy each value through Python into a new column."""
+        conversion = op.conversion
+        self._swap_column(
+            op.table,
+            op.column,
+            sql_type(conversion.source),
+            sql_type(conversion.target),
+            lambda value: _python_converted(value, conversion),
+        )
+
+    def _affected_in_python(self, op: ConvertColumn, check: LossCheck) -> int:
+        scale = op.conversion.target.scale or 0
+        table = self._values_table(op.table, op.column, sql_type(op.conversion.source))
+        return sum(
+            1
+            for _id, value in self.conn.execute(self._stored_values(table, op.column))
+            if _python_loss(value, check, target_scale=scale)
+        )
+
+    def upgrade_decimal_columns(self, documents: Iterable[EntityDoc]) -> list[str]:
+        """SQLite: make the decimal columns of ``documents``' tables that are still declared
+        ``NUMERIC(p,s)`` scaled ones; ``table.column`` of each one converted (idempotent)."""
+        if not self.sqlite:
+            return []
+        converted = []
+        for document in documents:
+            legacy = _legacy_decimal_columns(self.conn, self.schema, document)
+            if not legacy:
+                continue
+            names = {c.name for c in legacy}
+            indexes = [ix for ix in physical_indexes(document).values() if names & set(ix.columns)]
+            for index in indexes:
+                self.ops.drop_index(
+                    index.name, table_name=document.name, schema=self.schema, if_exists=True
+                )
+            for column in legacy:
+                storage = column.storage
+                plain = Numeric(storage.precision, storage.scale, asdecimal=True)
+                self._swap_column(
+                    document.name, column.name, plain, sql_type(storage), lambda value: value
+                )
+                converted.append(f"{document.name}.{column.name}")
+            for index in indexes:
+                self._CreateIndex(CreateIndex(document.name, index, ""))
+        return converted
+
+    def _swap_column(
+        self,
+        table_name: str,
+        column: str,
+        source: Any,
+        target: Any,
+        convert: Callable[[Any], Any],
+    ) -> None:
+        """Move ``column``'s values into a new column of type ``target`` through ``convert``,
+        then put the new column in its place (SQLite: no table rebuild)."""
+        scratch = f"fl_new_{column}"[:63]
+        self.ops.add_column(table_name, Column(scratch, target, nullable=True), schema=self.schema)
+        table = self._values_table(table_name, column, source)
+        new = Table(
+            table_name,
+            MetaData(),
+            Column("id", BigInteger, primary_key=True),
+            Column(scratch, target),
+            schema=self.schema,
+        )
+        update = (
+            new.update()
+            .where(new.c.id == bindparam("row_id"))
+            .values({scratch: bindparam("new_value", type_=target)})
+        )
+        rows = [
+            {"row_id": row_id, "new_value": convert(value)}
+            for row_id, value in self.conn.execute(self._stored_values(table, column))
+        ]
+        for start in range(0, len(rows), 500):
+            self.conn.execute(update, rows[start : start + 500])
+        self.ops.drop_column(table_name, column, schema=self.schema)
+        self.ops.alter_column(table_name, scratch, new_column_name=column, schema=self.schema)
+
+    def _values_table(self, table_name: str, column: str, column_type: Any) -> Table:
+        return Table(
+            table_name,
+            MetaData(),
+            Column("id", BigInteger, primary_key=True),
+            Column(column, column_type),
+            schema=self.schema,
+        )
+
+    @staticmethod
+    def _stored_values(table: Table, column: str) -> Any:
+        return select(table.c.id, table.c[column]).where(table.c[column].is_not(None))
 
     def _no_duplicates(self, op: CreateIndex) -> bool:
         table = Table(
@@ -516,3 +630,87 @@ def _converted(
     if sqlite and conversion.source.kind == "date" and conversion.target.kind == "datetime":
         return column.op("||")(" 00:00:00.000000")
     return cast(column, target)
+
+
+def _legacy_decimal_columns(conn: Connection, schema: str, document: EntityDoc) -> list[ColumnDef]:
+    """SQLite: the decimal columns of ``document``'s table still declared ``NUMERIC(p,s)``."""
+    fields = [*document.fields, *(r.field for r in document.retired_fields)]
+    columns = [
+        column_of(f) for f in fields if has_column(f) and column_of(f).storage.kind == "decimal"
+    ]
+    if not columns:
+        return []
+    rows = conn.exec_driver_sql(f'PRAGMA "{schema}".table_info("{document.name}")')
+    declared = {str(row[1]): str(row[2]).upper() for row in rows}
+    return [
+        c for c in columns if not declared.get(c.name, SCALED_DECIMAL).startswith(SCALED_DECIMAL)
+    ]
+
+
+def _decimal(conversion: Conversion) -> bool:
+    return "decimal" in (conversion.source.kind, conversion.target.kind)
+
+
+def _python_converted(value: Any, conversion: Conversion) -> Any:
+    """A stored number as ``conversion``'s target holds it (what PostgreSQL's USING computes)."""
+    target = conversion.target
+    if target.kind == "decimal":
+        return _rounded(Decimal(value), target.scale or 0)
+    if target.kind == "integer":
+        return int(_rounded(Decimal(value), 0))
+    shown = str(value)
+    return shown[: target.length] if conversion.transform == "truncate" else shown
+
+
+def _python_loss(value: Any, check: LossCheck, *, target_scale: int) -> bool:
+    """Whether a stored number matches ``check`` (what :func:`_loss_condition` counts)."""
+    if check.kind == "longer_than":
+        return len(str(value)) > check.limit
+    number = Decimal(value)
+    if check.kind == "fraction_beyond":
+        return number != _rounded(number, check.limit)
+    if check.kind == "digits_beyond":
+        return abs(_rounded(number, target_scale)) >= Decimal(1).scaleb(check.limit)
+    return False
+
+
+def _rounded(number: Decimal, scale: int) -> Decimal:
+    return number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+
+
+def upgrade_decimal_columns(workspace: Workspace, env: str) -> list[str]:
+    """SQLite: convert the decimal columns of ``env`` created before scaled decimals.
+
+    Databases created before :class:`~formloom.platform.column_types.ExactDecimal`
+    declare decimal columns ``NUMERIC(p,s)`` and hold plain numbers (doubles beyond
+    15 significant digits, already rounded when they were written); read as scaled
+    integers they would be wrong by ``10**scale``. This rewrites each such column of
+    every published entity (retired fields and removed entities included) as
+    ``DECIMAL_SCALED(p,s)`` holding the same values as they read before, in one
+    transaction; its indexes are rebuilt. Run it when an environment is opened after an
+    upgrade (``environments.upgrade_environment``); it does nothing on PostgreSQL or
+    when every column is converted (one ``PRAGMA table_info`` per entity with decimals).
+    Returns ``table.column`` of each converted column.
+    """
+    if not workspace.is_sqlite:
+        return []
+    with workspace.begin(env) as conn:
+        bodies = conn.execute(
+            select(meta_version.c.body)
+            .join(
+                meta_document,
+                (meta_document.c.kind == meta_version.c.kind)
+                & (meta_document.c.name == meta_version.c.name)
+                & (meta_document.c.published_version == meta_version.c.version),
+            )
+            .where(meta_version.c.kind == "entity")
+            .order_by(meta_version.c.name)
+        ).scalars()
+        documents = [EntityDoc.model_validate(body) for body in bodies]
+        schema = workspace.env_schema(env)
+        if not any(_legacy_decimal_columns(conn, schema, d) for d in documents):
+            return []  # the usual case: no Alembic import, nothing written
+        converted = SchemaSync(conn, workspace, env).upgrade_decimal_columns(documents)
+    if converted:
+        log.info("environment `%s`: decimal columns made exact: %s", env, ", ".join(converted))
+    return converted

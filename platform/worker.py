@@ -99,6 +99,7 @@ PLATFORM_JOB_MODULES = (
     "formloom.platform.record_import",
     "formloom.platform.flow_actions",
     "formloom.platform.flow_timers",
+    "formloom.platform.orphan_files",
 )
 
 
@@ -302,6 +303,7 @@ class Worker:
             attempt=claim.attempt,
             max_attempts=claim.max_attempts,
             progress_writer=write_progress,
+            clock=self.clock,
         )
         logger.info(
             "worker %s: running job %s (%s) in `%s`, attempt %s of %s",

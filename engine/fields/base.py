@@ -101,6 +101,14 @@ class FieldType(ABC):
         """Turn a stored value into its JSON form (the default keeps it as it is)."""
         return value
 
+    def operators_for(self, options: Any) -> tuple[str, ...]:
+        """The filter operators of one field of this type (``options`` parsed).
+
+        :attr:`operators` unless the type's values depend on its options (a formula's
+        result type); filter parsers and filter builders ask this, not the class attribute.
+        """
+        return self.operators
+
     def is_empty(self, value: Any) -> bool:
         """Whether a stored value counts as empty for `required` checks."""
         return value is None or value == "" or value == []

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from formloom.engine.expressions import MAX_LENGTH
 from formloom.engine.fields import values
 from formloom.engine.fields.base import (
+    BASIC_OPERATORS,
     ORDERED_OPERATORS,
     TEXT_OPERATORS,
     FieldType,
@@ -47,6 +48,16 @@ FORMULA_CEL_TYPES: dict[str, str] = {
     "boolean": "bool",
     "date": "timestamp",
     "datetime": "timestamp",
+}
+#: The filter operators of a formula, by result type: those of the field type that
+#: stores the same values (text like text, booleans like booleans, the rest ordered).
+FORMULA_OPERATORS: dict[str, tuple[str, ...]] = {
+    "text": TEXT_OPERATORS,
+    "integer": ORDERED_OPERATORS,
+    "decimal": ORDERED_OPERATORS,
+    "boolean": BASIC_OPERATORS,
+    "date": ORDERED_OPERATORS,
+    "datetime": ORDERED_OPERATORS,
 }
 #: Longest text a text formula stores.
 FORMULA_TEXT_LENGTH = 1000
@@ -146,6 +157,9 @@ class FormulaType(ComputedFieldType):
 
     def cel_type_of(self, options: FormulaOptions) -> str:
         return FORMULA_CEL_TYPES[options.result]
+
+    def operators_for(self, options: FormulaOptions) -> tuple[str, ...]:
+        return FORMULA_OPERATORS[options.result]
 
     def value_schema(self, options: FormulaOptions) -> dict[str, Any]:
         schemas: dict[str, dict[str, Any]] = {

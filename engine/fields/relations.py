@@ -83,11 +83,14 @@ class MultiLookupType(FieldType):
 
     The junction table is ``<entity>__<field>`` (see
     ``formloom.engine.entities.changes.junction_table_name``); the field has no column.
+    Filters test the linked records that are not in the recycle bin (the ids a read
+    returns): ``contains`` and ``in`` "links to any of these ids", ``not_in`` "links
+    to none of them", ``is_empty`` "links to none at all".
     """
 
     name = "multi_lookup"
     options_model = MultiLookupOptions
-    operators = ()
+    operators = ("contains", "in", "not_in", "is_empty")
     cel_type = "dyn"
     virtual = True
 

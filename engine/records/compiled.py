@@ -30,6 +30,11 @@ class CompiledField:
     def value_schema(self) -> dict[str, Any]:
         return self.field_type.value_schema(self.options)
 
+    @property
+    def operators(self) -> tuple[str, ...]:
+        """The filter operators this field allows (see ``FieldType.operators_for``)."""
+        return self.field_type.operators_for(self.options)
+
     def to_json(self, value: Any) -> Any:
         return None if value is None else self.field_type.to_json(value, self.options)
 

@@ -23,7 +23,13 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from formloom.engine.conditions import ConditionInvalid, parse_condition
+from formloom.engine.conditions import (
+    Condition,
+    ConditionInvalid,
+    FieldTest,
+    Not,
+    parse_condition,
+)
 from formloom.engine.entities.model import EntityDoc, FieldDef
 from formloom.engine.errors import DocumentInvalid, Issue, RegistryError, pointer
 from formloom.engine.fields import field_types
@@ -220,13 +226,40 @@ def _condition_issues(spec: RollupSpec, child: EntityDoc, at: str) -> list[Issue
     if entity is None:
         return []
     try:
-        parse_condition(raw, entity, now=datetime.now(UTC), tz=BUSINESS_TZ, at=at)
+        parsed = parse_condition(raw, entity, now=datetime.now(UTC), tz=BUSINESS_TZ, at=at)
     except ConditionInvalid as exc:
         return [
             Issue(i.path, i.code, f"rollup `{spec.field}` on `{spec.child}`: {i.message}")
             for i in exc.issues
         ]
-    return []
+    links = sorted(
+        name
+        for name in tested_fields(parsed)
+        if name in entity.fields
+        and entity.fields[name].field_type.junction_target(entity.fields[name].definition.options)
+    )
+    return [
+        Issue(
+            at,
+            "multi_lookup_not_allowed",
+            f"rollup `{spec.field}`: the condition tests multi-lookup `{name}`, whose links "
+            "change when their targets are deleted or restored, which does not recompute the "
+            "stored total; test other fields",
+        )
+        for name in links
+    ]
+
+
+def tested_fields(condition: Condition) -> set[str]:
+    """The fields a parsed condition tests."""
+    if isinstance(condition, FieldTest):
+        return {condition.field}
+    if isinstance(condition, Not):
+        return tested_fields(condition.condition)
+    found: set[str] = set()
+    for part in condition.conditions:
+        found |= tested_fields(part)
+    return found
 
 
 def _compiled(document: EntityDoc) -> CompiledEntity | None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from formloom.engine.entities.changes import Operation
+from formloom.platform.column_types import SCALED_DECIMAL, from_scaled, to_scaled
 from formloom.platform.database import Workspace
 from formloom.platform.errors import Invalid, NotFound
 from formloom.platform.metastore import (
@@ -136,8 +137,27 @@ class Tables:
             for fk in found
         }
 
+    def scales(self, table: str) -> dict[str, int]:
+        """SQLite: the scale of each decimal column, which holds its values scaled to integers
+        (see ``formloom.platform.column_types``); nothing on PostgreSQL."""
+        if not self.workspace.is_sqlite:
+            return {}
+        with self.workspace.begin(self.env, readonly=True) as conn:
+            found = conn.exec_driver_sql(f'PRAGMA "{self.schema}".table_info("{table}")').all()
+        declared = {str(row[1]): str(row[2]) for row in found}
+        return {
+            name: int(spec.rstrip(")").split(",")[1])
+            for name, spec in declared.items()
+            if spec.startswith(SCALED_DECIMAL)
+        }
+
     def insert(self, table: str, **values: Any) -> int:
         names = ["created_at", "updated_at", *values]
+        scales = self.scales(table)
+        values = {
+            k: to_scaled(v, scales[k]) if k in scales and v is not None else v
+            for k, v in values.items()
+        }
         params = {f"p{i}": _bindable(v) for i, v in enumerate(values.values())}
         placeholders = ["CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP", *(f":{p}" for p in params)]
         sql = (
@@ -152,6 +172,9 @@ class Tables:
         sql = f'SELECT {_q(column)} FROM "{self.schema}"."{table}" ORDER BY id'
         with self.workspace.begin(self.env, readonly=True) as conn:
             found = list(conn.execute(sa.text(sql)).scalars())
+        scale = self.scales(table).get(column)
+        if scale is not None:
+            return [None if v is None else from_scaled(v, scale) for v in found]
         return [json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v for v in found]
 
     def decimals(self, table: str, column: str) -> list[Decimal | None]:
