@@ -178,9 +178,11 @@ def filter_fields(view: views.EntityView, lang: str) -> list[FilterField]:
     offered = []
     user_first = {**view.compiled.fields, **condition_fields(view.compiled)}
     for name, compiled in user_first.items():
-        if name in hidden or compiled.field_type.virtual:
+        # the field's own operators: a formula's follow its result type; a virtual field
+        # (a multi-lookup's links) is offered when it has any
+        allowed = set(compiled.operators)
+        if name in hidden or not allowed:
             continue
-        allowed = set(compiled.field_type.operators)
         if value_shape(compiled) == "document":
             allowed = {"is_empty"}
         if "is_empty" in allowed:

@@ -156,6 +156,7 @@ def _default_spec(
         if name != field
         and name not in hidden
         and compiled.field_type.name not in views.UNLISTED_TYPES
+        and not compiled.field_type.virtual
     ]
     title = other.title_field
     if title in names:

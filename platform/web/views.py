@@ -140,7 +140,9 @@ def list_columns(view: EntityView) -> list[str]:
     names = [
         name
         for name, field in compiled.fields.items()
-        if view.field_modes.get(name) != "hidden" and field.field_type.name not in UNLISTED_TYPES
+        if view.field_modes.get(name) != "hidden"
+        and field.field_type.name not in UNLISTED_TYPES
+        and not field.field_type.virtual  # no column of their own (multi-lookups' links)
     ]
     title = compiled.title_field
     if title in names:

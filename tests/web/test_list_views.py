@@ -33,6 +33,8 @@ from formloom.platform.tables import saved_view
 from formloom.platform.web.list_filters import filter_from_rows, row_value, rows_of
 from formloom.platform.web.texts_lists import EN, ZH
 from tests.identity import create_user, principal_of
+from tests.platform.crm_entities import publish as publish_entities
+from tests.platform.test_list_filters_more import ARTICLE, TAG
 from tests.web.world import DEAL, ENV, csrf_of, post_form, publish_world, sign_in
 
 DEALS = f"/app/{ENV}/deal"
@@ -687,3 +689,42 @@ def test_choice_fields_suggest_their_choices(world: World) -> None:
 
     assert '<datalist id="fl-choices-stage">' in page.text
     assert 'list="fl-choices-stage"' in page.text
+
+
+def test_the_builder_offers_multi_lookups_and_a_formulas_own_operators(world: World) -> None:
+    # given: articles with tags (a multi-lookup) and a text formula
+    publish_entities(world.workspace, TAG, ARTICLE)
+    admin = world.principal("boss")
+    tag_ids = [
+        records.create_record(
+            world.workspace, env=ENV, entity="tag", payload={"name": n}, principal=admin
+        )["id"]
+        for n in ("red", "blue")
+    ]
+    for title, tags in (("Tagged red", [tag_ids[0]]), ("Tagged blue", [tag_ids[1]])):
+        records.create_record(
+            world.workspace,
+            env=ENV,
+            entity="article",
+            payload={"title": title, "words": 10, "tags": tags},
+            principal=admin,
+        )
+    sign_in(world.client, "boss")
+    url = f"/app/{ENV}/article"
+
+    # when
+    offered = world.client.get(url)
+    by_tag = world.client.get(
+        url, params={"f_field": "tags", "f_op": "contains", "f_value": str(tag_ids[0])}
+    )
+    by_headline = world.client.get(
+        url, params={"f_field": "headline", "f_op": "contains", "f_value": "blue"}
+    )
+
+    # then
+    assert offered.status_code == 200, offered.text
+    assert 'value="tags"' in offered.text and 'value="headline"' in offered.text
+    assert by_tag.status_code == 200, by_tag.text
+    assert "Tagged red" in by_tag.text and "Tagged blue" not in by_tag.text
+    assert by_headline.status_code == 200, by_headline.text
+    assert "Tagged blue" in by_headline.text and "Tagged red" not in by_headline.text
