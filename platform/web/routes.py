@@ -35,6 +35,9 @@ from formloom.platform.web.session import (
 )
 from formloom.platform.web.texts import request_language, texts_for
 
+#: The posted field of the "Save anyway" button shown with a duplicate warning.
+CONFIRM_DUPLICATES = "confirm_duplicates"
+
 router = APIRouter(prefix="/app", include_in_schema=False)
 
 
@@ -203,10 +206,18 @@ def _save(
         return _form_page(
             request, session, env, entity, form, record_id, values=payload, errors=issues
         )
+    # "Save anyway" after a duplicate warning (the form's own button, see edit.html)
+    confirmed = pages.field(items, CONFIRM_DUPLICATES) == "1"
     try:
         if record_id is None:
             saved = records.create_record(
-                workspace, env=env, entity=entity, payload=to_save, principal=principal, lang=lang
+                workspace,
+                env=env,
+                entity=entity,
+                payload=to_save,
+                principal=principal,
+                lang=lang,
+                confirm_duplicates=confirmed,
             )
         else:
             saved = records.update_record(
@@ -217,16 +228,27 @@ def _save(
                 payload=to_save,
                 principal=principal,
                 lang=lang,
+                confirm_duplicates=confirmed,
             )
     except StaleVersion:
         assert record_id is not None
         return _conflict_page(request, session, env, entity, record_id, payload)
     except PlatformError as exc:
-        if exc.status != 422 and exc.code != "duplicate_warning":
+        warned = exc.code == "duplicate_warning"
+        if exc.status != 422 and not warned:
             raise
         errors = exc.issues or [Issue("", exc.code, exc.message)]
         return _form_page(
-            request, session, env, entity, form, record_id, values=payload, errors=errors
+            request,
+            session,
+            env,
+            entity,
+            form,
+            record_id,
+            values=payload,
+            errors=errors,
+            status=exc.status,
+            duplicates=warned,
         )
     return RedirectResponse(f"/app/{env}/{entity}/{saved['id']}", status_code=303)
 
@@ -282,6 +304,7 @@ def _form_page(
     errors: list[Issue],
     status: int | None = None,
     conflict: Mapping[str, Any] | None = None,
+    duplicates: bool = False,
 ) -> Response:
     lang = session.lang
     base = f"/app/{env}/{entity}"
@@ -314,6 +337,8 @@ def _form_page(
         form_html=html,
         cancel_url=base if record_id is None else f"{base}/{record_id}",
         conflict=conflict,
+        duplicates=duplicates,
+        confirm_field=CONFIRM_DUPLICATES,
     )
 
 

@@ -56,6 +56,11 @@ _EN = {
         "Check them and save again to overwrite, or cancel to keep theirs."
     ),
     "their_values": "Values now saved",
+    "duplicates_found": (
+        "Records like this one already exist (listed above). Check them, then save anyway "
+        "if this is a different record."
+    ),
+    "save_anyway": "Save anyway",
     "error_title": "Something went wrong",
     "menu": "Menu",
     "sort_by": "Sort by {field}",
@@ -100,6 +105,10 @@ _ZH = {
         "他人保存的值列在这里。请核对后再次保存以覆盖，或取消以保留他人的修改。"
     ),
     "their_values": "当前已保存的值",
+    "duplicates_found": (
+        "已存在与此相似的记录（见上方列表）。请先核对；若确为不同记录，可仍然保存。"
+    ),
+    "save_anyway": "仍然保存",
     "error_title": "出错了",
     "menu": "菜单",
     "sort_by": "按{field}排序",
