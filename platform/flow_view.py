@@ -32,6 +32,7 @@ from formloom.engine.fields.relations import ChildTableOptions
 from formloom.platform.access import load_access
 from formloom.platform.database import Workspace
 from formloom.platform.flow_definitions import flow_document
+from formloom.platform.flow_locks import running_instance
 from formloom.platform.flow_runtime import is_participant
 from formloom.platform.flow_state import APPROVE, CC, HANDLE, OPEN, PENDING, RESUBMIT
 from formloom.platform.principal import Principal
@@ -149,3 +150,25 @@ def _node_modes(
 def _stricter(a: str, b: str) -> str:
     order = {HIDDEN: 0, READ_ONLY: 1, EDITABLE: 2}
     return a if order.get(a, 1) < order.get(b, 1) else b
+
+
+def approval_field_modes(
+    workspace: Workspace,
+    *,
+    env: str,
+    entity: str,
+    record_id: int,
+    principal: Principal,
+    lang: str = "en",
+) -> dict[str, str] | None:
+    """The field modes a record in approval has for ``principal`` now, for an edit form of
+    it: ``editable`` only what the lock lets them change, ``read_only`` the rest they see
+    (see :func:`record_snapshot`); a field not named is hidden from them. None when no
+    approval is running."""
+    with workspace.begin(env, readonly=True) as conn:
+        running = running_instance(conn, entity, record_id)
+        if running is None:
+            return None
+        snapshot = record_snapshot(conn, workspace, env, running, principal, lang)
+    shown: dict[str, str] = snapshot["fields"] if snapshot is not None else {}
+    return shown

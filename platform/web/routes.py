@@ -26,6 +26,7 @@ from formloom.engine.forms import (
 )
 from formloom.platform import records
 from formloom.platform.errors import PlatformError
+from formloom.platform.flow_view import approval_field_modes
 from formloom.platform.record_errors import StaleVersion
 from formloom.platform.web import approvals, pages, related, views
 from formloom.platform.web.session import (
@@ -171,6 +172,19 @@ def _form(
 ) -> Form:
     action = "create" if record is None else "update"
     view = pages.entity_view(request, session, env, entity, "edit", action)
+    node_permissions = None
+    if record is not None:
+        # a record in approval: only what the viewer's own step lets them change is editable
+        in_approval = approval_field_modes(
+            pages.workspace(request),
+            env=env,
+            entity=entity,
+            record_id=int(record["id"]),
+            principal=session.principal,
+            lang=session.lang,
+        )
+        if in_approval is not None:
+            node_permissions = {n: in_approval.get(n, "hidden") for n in view.compiled.fields}
     return build_form(
         view.compiled,
         view.layout,
@@ -181,6 +195,7 @@ def _form(
         user_id=session.principal.user_id,
         entities=view.entities,
         env=env,
+        node_permissions=node_permissions,
     )
 
 

@@ -435,3 +435,21 @@ def test_several_flows_apply_and_an_approver_chooses_the_next_approver(web: Web)
     assert chosen.status_code == 303
     boss, _ = web.client("boss")
     assert f"/app/{ENV}/-/approvals/{instance_id}" in boss.get(INBOX).text
+
+
+def test_a_record_in_approval_is_edited_only_where_the_viewers_step_allows(web: Web) -> None:
+    # given: the rep's deal in approval (the rep holds no task: nothing is editable for them)
+    deal_id, _ = submitted_deal(web, title="Locked deal")
+    rep, csrf = web.client("rep")
+
+    # when
+    form = rep.get(f"{DEALS}/{deal_id}/edit")
+    posted = post_form(
+        rep, f"{DEALS}/{deal_id}/edit", {"csrf_token": csrf, "title": "Changed", "version": "1"}
+    )
+
+    # then: the form shows the fields as text, and a forged post changes nothing
+    assert form.status_code == 200
+    assert 'name="title"' not in form.text and "Locked deal" in form.text
+    assert posted.status_code == 303  # read-only values posted are ignored (docs/forms.md)
+    assert "Changed" not in rep.get(f"{DEALS}/{deal_id}").text
