@@ -483,9 +483,9 @@ PHASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Workspace.begin (connect, ATTACH, BEGIN … COMMIT)", "platform/database.py", ("begin",)),
     ("SQLite ATTACH/DETACH of the env file", "platform/database.py", ("_attach",)),
     (
-        "load every published body (_published_bodies)",
+        "environment check + every published body (_published_bodies_of)",
         "platform/metastore.py",
-        ("_published_bodies",),
+        ("_published_bodies_of",),
     ),
     ("validate the document (all of it)", "engine/meta/kinds.py", ("validate",)),
     ("validate: JSON Schema", "engine/meta/kinds.py", ("schema_issues",)),

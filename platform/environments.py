@@ -8,6 +8,7 @@ which the next create of that name replaces.
 
 from __future__ import annotations
 
+import functools
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     bindparam,
     delete,
     exists,
@@ -96,9 +98,17 @@ def require_environment(workspace: Workspace, name: str) -> None:
 
 def require_environment_in(conn: Connection, name: str) -> None:
     """Like :func:`require_environment`, inside a transaction the caller already holds."""
-    found = conn.execute(select(environment.c.name).where(environment.c.name == name)).first()
+    found = conn.execute(_environment_query(), {"env": name}).first()
     if found is None:
         raise environment_not_found(name)
+
+
+@functools.cache
+def _environment_query() -> Select[tuple[str]]:
+    """The registry row of the environment named by the bound parameter ``env`` (built once)."""
+    return select(environment.c.name).where(
+        environment.c.name == bindparam("env", type_=environment.c.name.type)
+    )
 
 
 def exists_column() -> ColumnElement[bool]:

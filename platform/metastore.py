@@ -8,6 +8,7 @@ point leaves metadata and tables exactly as they were.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,14 +17,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 import networkx as nx
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Connection,
+    Insert,
+    Select,
+    Update,
+    bindparam,
+    func,
+    insert,
+    null,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from formloom.engine.errors import DocumentInvalid, Issue, RegistryError
 from formloom.engine.fields import field_types
 from formloom.engine.meta import CheckContext, DocumentKind, document_kinds
 from formloom.platform.database import Workspace
-from formloom.platform.environments import require_environment, require_environment_in
+from formloom.platform.environments import (
+    environment_not_found,
+    exists_column,
+    require_environment,
+)
 from formloom.platform.errors import Conflict, Invalid, NotFound
 from formloom.platform.publishers import PublishSession, publisher_for
 from formloom.platform.schema_sync import Observer, SchemaSync
@@ -206,11 +226,7 @@ class MetaStore:
                     )
                 )
             else:
-                conn.execute(
-                    update(meta_document)
-                    .where(meta_document.c.kind == kind, meta_document.c.name == name)
-                    .values(draft=body, draft_updated_at=now, updated_at=now)
-                )
+                _update_document(conn, kind, name, draft=body, draft_updated_at=now, updated_at=now)
         return {"kind": kind, "name": name, "draft": body, "issues": [i.as_dict() for i in issues]}
 
     # -- publishing ------------------------------------------------------------------------
@@ -317,12 +333,13 @@ class MetaStore:
             _insert_version(conn, kind, name, version, old, action, options, options.comment)
             status = DRAFT if options.purge else REMOVED
             published_version = None if options.purge else row.published_version
-            conn.execute(
-                update(meta_document)
-                .where(meta_document.c.kind == kind, meta_document.c.name == name)
-                .values(
-                    status=status, published_version=published_version, updated_at=datetime.now(UTC)
-                )
+            _update_document(
+                conn,
+                kind,
+                name,
+                status=status,
+                published_version=published_version,
+                updated_at=datetime.now(UTC),
             )
             return PublishResult(kind, name, version, True)
 
@@ -395,13 +412,9 @@ class MetaStore:
             updated_at=now,
         )
         if row is None:
-            conn.execute(insert(meta_document).values(kind=kind, name=name, **values))
+            conn.execute(_insert_document_statement(), {"kind": kind, "name": name, **values})
         else:
-            conn.execute(
-                update(meta_document)
-                .where(meta_document.c.kind == kind, meta_document.c.name == name)
-                .values(**values)
-            )
+            _update_document(conn, kind, name, **values)
         published = dict(session.context.published)
         published[kind] = {**published.get(kind, {}), name: body}
         session.context = CheckContext(
@@ -446,18 +459,9 @@ def _document_row(
 ) -> Any:
     """The document's row (locked on PostgreSQL with ``lock``); ``with_latest`` adds
     ``latest_version``, the highest version number recorded (in the same round trip)."""
-    columns: list[Any] = [meta_document]
-    if with_latest:
-        latest = (
-            select(func.max(meta_version.c.version))
-            .where(meta_version.c.kind == kind, meta_version.c.name == name)
-            .scalar_subquery()
-        )
-        columns.append(latest.label("latest_version"))
-    query = select(*columns).where(meta_document.c.kind == kind, meta_document.c.name == name)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=meta_document)
-    return conn.execute(query).first()
+    locked = lock and conn.dialect.name == "postgresql"
+    query = _document_row_query(locked=locked, with_latest=with_latest)
+    return conn.execute(query, {"kind": kind, "name": name}).first()
 
 
 def _version_body(
@@ -466,21 +470,13 @@ def _version_body(
     if version is None:
         return None
     body: dict[str, Any] | None = conn.execute(
-        select(meta_version.c.body).where(
-            meta_version.c.kind == kind,
-            meta_version.c.name == name,
-            meta_version.c.version == version,
-        )
+        _version_body_query(), {"kind": kind, "name": name, "version": version}
     ).scalar()
     return body
 
 
 def _next_version(conn: Connection, kind: str, name: str) -> int:
-    current = conn.execute(
-        select(func.max(meta_version.c.version)).where(
-            meta_version.c.kind == kind, meta_version.c.name == name
-        )
-    ).scalar()
+    current = conn.execute(_latest_version_query(), {"kind": kind, "name": name}).scalar()
     return int(current or 0) + 1
 
 
@@ -495,51 +491,120 @@ def _insert_version(
     comment: str,
 ) -> None:
     conn.execute(
-        insert(meta_version).values(
-            kind=kind,
-            name=name,
-            version=version,
-            body=body,
-            action=action,
-            comment=comment[:500],
-            published_at=datetime.now(UTC),
-            published_by=options.actor,
-        )
+        _insert_version_statement(),
+        {
+            "kind": kind,
+            "name": name,
+            "version": version,
+            "body": body,
+            "action": action,
+            "comment": comment[:500],
+            "published_at": datetime.now(UTC),
+            "published_by": options.actor,
+        },
     )
 
 
+def _update_document(conn: Connection, kind: str, name: str, **values: Any) -> None:
+    """Set ``values`` on the document's row."""
+    conn.execute(_update_document_statement(), {"doc_kind": kind, "doc_name": name, **values})
+
+
 def _clear_draft(conn: Connection, kind: str, name: str) -> None:
-    conn.execute(
-        update(meta_document)
-        .where(meta_document.c.kind == kind, meta_document.c.name == name)
-        .values(draft=None, draft_updated_at=None)
+    _update_document(conn, kind, name, draft=None, draft_updated_at=None)
+
+
+# The statements of a publish are built once (per shape) and run with parameters: building
+# a SQLAlchemy statement on every call cost more than running it (see docs/benchmarks.md).
+
+
+@functools.cache
+def _document_row_query(*, locked: bool, with_latest: bool) -> Select[Any]:
+    kind: BindParameter[str] = bindparam("kind")
+    name: BindParameter[str] = bindparam("name")
+    columns: list[Any] = [meta_document]
+    if with_latest:
+        latest = (
+            select(func.max(meta_version.c.version))
+            .where(meta_version.c.kind == kind, meta_version.c.name == name)
+            .scalar_subquery()
+        )
+        columns.append(latest.label("latest_version"))
+    query = select(*columns).where(meta_document.c.kind == kind, meta_document.c.name == name)
+    return query.with_for_update(of=meta_document) if locked else query
+
+
+@functools.cache
+def _version_body_query() -> Select[Any]:
+    return select(meta_version.c.body).where(
+        meta_version.c.kind == bindparam("kind"),
+        meta_version.c.name == bindparam("name"),
+        meta_version.c.version == bindparam("version"),
+    )
+
+
+@functools.cache
+def _latest_version_query() -> Select[Any]:
+    return select(func.max(meta_version.c.version)).where(
+        meta_version.c.kind == bindparam("kind"), meta_version.c.name == bindparam("name")
+    )
+
+
+@functools.cache
+def _insert_version_statement() -> Insert:
+    return insert(meta_version)
+
+
+@functools.cache
+def _insert_document_statement() -> Insert:
+    return insert(meta_document)
+
+
+@functools.cache
+def _update_document_statement() -> Update:
+    """An ``UPDATE`` of one document row; the parameters besides its key name the columns set."""
+    return update(meta_document).where(
+        meta_document.c.kind == bindparam("doc_kind"),
+        meta_document.c.name == bindparam("doc_name"),
     )
 
 
 def _published_bodies_of(
     conn: Connection, workspace: Workspace, env: str
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """The published bodies of ``env``, which must exist (checked in the same transaction).
+    """The published bodies of ``env``, which must exist (checked in the same statement).
 
     On PostgreSQL a missing environment is a missing schema, so the query itself
-    tells (one round trip less on every publish); on SQLite the registry is asked.
+    tells; on SQLite the statement also asks the registry (the environment's file
+    may outlive its registration).
     """
     if workspace.is_sqlite:
-        require_environment_in(conn, env)
-        return _published_bodies(conn)
+        rows = conn.execute(_registered_bodies_query(), {"env": env}).all()
+        if not any(row.kind is None and row.environment_exists for row in rows):
+            raise environment_not_found(env)
+        return _bodies_by_kind(row for row in rows if row.kind is not None)
     try:
         return _published_bodies(conn)
     except ProgrammingError as exc:
         if type(exc.orig).__name__ != "UndefinedTable":
             raise
-        raise NotFound(
-            f"environment `{env}` does not exist; list them with `formloom env list` "
-            "or GET /api/environments"
-        ) from None
+        raise environment_not_found(env) from None
 
 
 def _published_bodies(conn: Connection) -> dict[str, dict[str, dict[str, Any]]]:
-    query = (
+    return _bodies_by_kind(conn.execute(_published_bodies_query()))
+
+
+def _bodies_by_kind(rows: Iterable[Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    bodies: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        bodies.setdefault(row.kind, {})[row.name] = row.body
+    return bodies
+
+
+@functools.cache
+def _published_bodies_query() -> Select[Any]:
+    return (
         select(meta_document.c.kind, meta_document.c.name, meta_version.c.body)
         .join(
             meta_version,
@@ -549,10 +614,15 @@ def _published_bodies(conn: Connection) -> dict[str, dict[str, dict[str, Any]]]:
         )
         .where(meta_document.c.status == PUBLISHED)
     )
-    bodies: dict[str, dict[str, dict[str, Any]]] = {}
-    for kind, name, body in conn.execute(query):
-        bodies.setdefault(kind, {})[name] = body
-    return bodies
+
+
+@functools.cache
+def _registered_bodies_query() -> CompoundSelect[Any]:
+    """The published bodies, and one more row (``kind`` NULL) telling whether environment
+    ``:env`` is registered (``environment_exists``)."""
+    bodies = _published_bodies_query().add_columns(true().label("environment_exists"))
+    registered = select(null(), null(), null(), exists_column())
+    return union_all(bodies, registered)
 
 
 def _in_dependency_order(
@@ -560,6 +630,8 @@ def _in_dependency_order(
 ) -> list[tuple[SourceDocument, str]]:
     """Entities that others look up come first; other kinds follow in the given order."""
     items = list(named)
+    if len(items) < 2:
+        return items
     graph: nx.DiGraph[str] = nx.DiGraph()
     by_key = {}
     for doc, name in items:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 from formloom.engine.entities.model import ENTITY_SCHEMA_VERSION, EntityDoc, FieldDef
 from formloom.engine.errors import DocumentInvalid, Issue, pointer
 from formloom.engine.fields import field_types
+from formloom.engine.fields.computed import ComputedFieldType
 from formloom.engine.meta.kinds import CheckContext, DocumentKind, document_kinds
 from formloom.engine.names import SYSTEM_COLUMNS, SYSTEM_TABLE_PREFIX, api_name_problem
 
@@ -159,8 +161,10 @@ def _field_type_issues(
     option_issues = field_type.check_options(field.options, at=at)
     if option_issues:
         return option_issues
-    storage = field_type.storage(field.options).kind
-    if storage in ("text", "json") and (field.unique or field.indexed):
+    if (field.unique or field.indexed) and field_type.storage(field.options).kind in (
+        "text",
+        "json",
+    ):
         flag = "unique" if field.unique else "indexed"
         return [
             Issue(
@@ -195,21 +199,44 @@ def _rule_issues(document: EntityDoc, context: CheckContext, broken: set[str]) -
     from formloom.engine.records.rules import compile_rules
 
     issues: list[Issue] = []
-    try:
-        compile_rules(document, broken=broken)
-    except DocumentInvalid as exc:
-        issues += exc.issues
-    others = _other_entities(context, document.name)
+    if _has_record_rules(document):
+        try:
+            compile_rules(document, broken=broken)
+        except DocumentInvalid as exc:
+            issues += exc.issues
+    others = _OtherEntities(context, document.name)
     issues += rollup_issues(document, others)
-    issues += dependent_rollup_issues(document, others)
-    issues += _child_table_issues(document, others, broken)
+    issues += dependent_rollup_issues(document, others.with_field_type("rollup"))
+    issues += _child_table_issues(document, others, others.with_field_type("child_table"), broken)
     return issues
 
 
+def _has_record_rules(document: EntityDoc) -> bool:
+    """Whether :func:`compile_rules` has anything to check: computed fields (formulas,
+    auto-numbers, rollups), conditional required fields, validation or duplicate rules.
+
+    A document without any (most of them) skips it: it would only parse every field's
+    options once more, on every publish.
+    """
+    if document.validation_rules or document.duplicate_rules:
+        return True
+    for f in document.fields:
+        if f.required_when is not None:
+            return True
+        if f.type in field_types and isinstance(field_types.get(f.type), ComputedFieldType):
+            return True
+    return False
+
+
 def _child_table_issues(
-    document: EntityDoc, others: dict[str, EntityDoc], broken: set[str]
+    document: EntityDoc,
+    others: Mapping[str, EntityDoc],
+    parents: Mapping[str, EntityDoc],
+    broken: set[str],
 ) -> list[Issue]:
     """Child tables, both ways: this entity's, and other entities' over this one.
+
+    ``parents`` holds the other entities that have child tables (``others``: all of them).
 
     A child table names another entity whose lookup points back at the parent
     with ``on_delete: cascade`` (children go to the recycle bin with their parent).
@@ -243,7 +270,7 @@ def _child_table_issues(
                     f"`{document.name}` with on_delete `cascade` and name it here",
                 )
             )
-    for parent_name, parent in sorted(others.items()):
+    for parent_name, parent in sorted(parents.items()):
         for f in parent.fields:
             if f.type != "child_table" or f.options.get("entity") != document.name:
                 continue
@@ -276,18 +303,52 @@ def _child_link_problem(parent: str, link: FieldDef | None) -> str | None:
     return None
 
 
-def _other_entities(context: CheckContext, name: str) -> dict[str, EntityDoc]:
-    """The environment's other entity documents that parse; the batch's versions win."""
-    bodies = {**context.published.get("entity", {}), **context.pending.get("entity", {})}
-    others = {}
-    for other, body in bodies.items():
-        if other == name:
-            continue
-        try:
-            others[other] = EntityDoc.model_validate(body)
-        except ValidationError:
-            continue
-    return others
+class _OtherEntities(Mapping[str, EntityDoc]):
+    """The environment's other entity documents that parse (the batch's versions win).
+
+    Each is parsed when first read: an entity's checks read the few it refers to, and
+    :meth:`with_field_type` finds the ones with rollups or child tables in their raw
+    bodies, so that a publish does not parse every entity of the environment.
+    """
+
+    def __init__(self, context: CheckContext, name: str) -> None:
+        bodies = {**context.published.get("entity", {}), **context.pending.get("entity", {})}
+        self._bodies = {other: body for other, body in bodies.items() if other != name}
+        self._parsed: dict[str, EntityDoc | None] = {}
+
+    def _document(self, name: str) -> EntityDoc | None:
+        if name not in self._parsed:
+            try:
+                self._parsed[name] = EntityDoc.model_validate(self._bodies[name])
+            except ValidationError:
+                self._parsed[name] = None
+        return self._parsed[name]
+
+    def __getitem__(self, name: str) -> EntityDoc:
+        found = self._document(name) if name in self._bodies else None
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._bodies if self._document(name) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def with_field_type(self, type_name: str) -> dict[str, EntityDoc]:
+        """The ones that have a field of type ``type_name``."""
+        found = {}
+        for name, body in self._bodies.items():
+            fields = body.get("fields") if isinstance(body, dict) else None
+            if not isinstance(fields, list) or not any(
+                isinstance(f, dict) and f.get("type") == type_name for f in fields
+            ):
+                continue
+            document = self._document(name)
+            if document is not None:
+                found[name] = document
+        return found
 
 
 #: System columns an entity's own indexes may name besides its fields. ``owner_id``

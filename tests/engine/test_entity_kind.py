@@ -8,9 +8,13 @@ import jsonschema
 import pytest
 
 from formloom.engine.entities import EntityDoc, entity_kind
+from formloom.engine.entities.kind import _has_record_rules, _OtherEntities
 from formloom.engine.entities.model import MAX_FIELDS
 from formloom.engine.errors import DocumentInvalid
+from formloom.engine.fields import field_types
+from formloom.engine.fields.computed import ComputedFieldType
 from formloom.engine.meta import CheckContext
+from formloom.engine.records.rules import EntityRules, compile_rules
 
 LABEL = {"zh": "名称", "en": "Name"}
 COMPANY_PUBLISHED = CheckContext(published={"entity": {"company": {"name": "company"}}})
@@ -284,3 +288,90 @@ def test_long_and_structured_fields_cannot_be_unique_or_indexed(field_type):
     assert [(i.path, i.code) for i in caught.value.issues] == [
         ("/fields/0/unique", "not_indexable")
     ]
+
+
+# -- record rules are compiled only when a document has some ------------------------------------
+
+_SAMPLE_OPTIONS: dict[str, dict[str, Any]] = {
+    "single_select": {"choices": [{"value": "a", "label": LABEL}]},
+    "multi_select": {"choices": [{"value": "a", "label": LABEL}]},
+    "lookup": {"entity": "company"},
+    "multi_lookup": {"entity": "company"},
+    "child_table": {"entity": "line", "field": "deal"},
+}
+_LINE = entity(
+    field("deal", "lookup", options={"entity": "deal", "on_delete": "cascade"}), name="line"
+)
+
+
+def test_every_plain_field_type_is_sampled() -> None:
+    needing = {t.name for t in field_types if t.check_options({}, at="")}
+    computed = {t.name for t in field_types if isinstance(t, ComputedFieldType)}
+
+    assert needing - computed == set(_SAMPLE_OPTIONS)
+
+
+def test_a_document_without_record_rules_has_nothing_for_the_rule_compiler() -> None:
+    """Skipping compile_rules for such documents loses no problem: it reports none."""
+    # given: one field of every type that is not computed, none with required_when
+    plain = [t.name for t in field_types if not isinstance(t, ComputedFieldType)]
+    raw = entity(*(field(f"f_{n}", n, options=_SAMPLE_OPTIONS.get(n, {})) for n in plain))
+    context = CheckContext(published={"entity": {"company": entity(name="company"), "line": _LINE}})
+
+    # when
+    document = entity_kind.validate(raw, context)
+
+    # then
+    assert not _has_record_rules(document)
+    assert compile_rules(document) == EntityRules()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {
+            "fields": [
+                field("title"),
+                field("code", required_when={"field": "title", "op": "is_set"}),
+            ]
+        },
+        {
+            "fields": [field("title")],
+            "validation_rules": [
+                {"name": "r", "when": "title == ''", "message": {"zh": "空", "en": "empty"}}
+            ],
+        },
+        {"fields": [field("title")], "duplicate_rules": [{"name": "d", "fields": ["title"]}]},
+    ],
+)
+def test_documents_with_record_rules_are_compiled(extra: dict[str, Any]) -> None:
+    assert _has_record_rules(EntityDoc.model_validate({"name": "deal", "label": LABEL, **extra}))
+
+
+@pytest.mark.parametrize("type_name", ["formula", "auto_number", "rollup"])
+def test_computed_fields_count_as_record_rules(type_name: str) -> None:
+    document = EntityDoc.model_validate(entity(field("n", type_name)))
+
+    assert _has_record_rules(document)
+
+
+def test_other_entities_hold_those_that_parse_and_find_them_by_field_type() -> None:
+    # given: the environment's entities, one of them not parseable, one in the batch
+    published = {
+        "deal": entity(name="deal"),
+        "company": entity(field("title"), name="company"),
+        "legacy": {"name": "legacy"},
+        "line": _LINE,
+    }
+    pending = {"order": entity(field("lines", "child_table", options={}), name="order")}
+    context = CheckContext(published={"entity": published}, pending={"entity": pending})
+
+    # when
+    others = _OtherEntities(context, "deal")
+
+    # then
+    assert list(others) == ["company", "line", "order"]
+    assert others.get("company") is not None and others.get("legacy") is None
+    assert "deal" not in others
+    assert list(others.with_field_type("lookup")) == ["line"]
+    assert list(others.with_field_type("child_table")) == ["order"]

@@ -17,6 +17,7 @@ from formloom.platform.metastore import (
     PublishResult,
     SourceDocument,
 )
+from formloom.platform.tables import environment
 
 ENV = "production"
 SANDBOX = "sandbox"
@@ -425,3 +426,35 @@ def test_an_unknown_environment_is_not_found(store: MetaStore) -> None:
         store.save_draft("nowhere", "entity", "deal", entity("deal"))
 
     assert "environment `nowhere` does not exist" in exc.value.message
+
+
+def test_publishing_into_an_unknown_environment_is_not_found(store: MetaStore) -> None:
+    with pytest.raises(NotFound) as exc:
+        store.apply(
+            "nowhere", [SourceDocument("entity", entity("deal"), "deal.json")], PublishOptions()
+        )
+
+    assert "environment `nowhere` does not exist" in exc.value.message
+
+
+def test_an_environment_file_left_without_its_registration_is_not_published_into(
+    store: MetaStore, workspace: Workspace
+) -> None:
+    """SQLite: a crash while creating an environment can leave its file unregistered."""
+    if not workspace.is_sqlite:
+        pytest.skip("SQLite keeps each environment in a file of its own")
+    # given: the sandbox's file exists, its registry row does not
+    create_environment(workspace, SANDBOX)
+    publish(store, entity("deal", field("title")), env=SANDBOX)
+    with workspace.begin() as conn:
+        conn.execute(sa.delete(environment).where(environment.c.name == SANDBOX))
+
+    # when
+    with pytest.raises(NotFound) as exc:
+        store.apply(
+            SANDBOX, [SourceDocument("entity", entity("lead"), "lead.json")], PublishOptions()
+        )
+
+    # then
+    assert f"environment `{SANDBOX}` does not exist" in exc.value.message
+    assert columns(workspace, "lead", SANDBOX) is None
