@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from formloom.engine.forms import Form, payload_from_form
 from formloom.engine.forms.model import RelatedList
@@ -32,8 +32,6 @@ from formloom.platform.list_request import ListRequest
 from formloom.platform.record_query import list_in_environment
 from formloom.platform.web import pages, views
 from formloom.platform.web.session import WebSession
-
-router = APIRouter(prefix="/app", include_in_schema=False)
 
 #: Rows a related list shows on the record page unless its layout says otherwise.
 PANEL_ROWS = 10
