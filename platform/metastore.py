@@ -572,23 +572,19 @@ def _update_document_statement() -> Update:
 def _published_bodies_of(
     conn: Connection, workspace: Workspace, env: str
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """The published bodies of ``env``, which must exist (checked in the same statement).
-
-    On PostgreSQL a missing environment is a missing schema, so the query itself
-    tells; on SQLite the statement also asks the registry (the environment's file
-    may outlive its registration).
+    """The published bodies of ``env``, which must be registered (asked in the same
+    statement: an environment's SQLite file or PostgreSQL schema may outlive its
+    registration). On PostgreSQL a missing schema fails the statement itself.
     """
-    if workspace.is_sqlite:
-        rows = conn.execute(_registered_bodies_query(), {"env": env}).all()
-        if not any(row.kind is None and row.environment_exists for row in rows):
-            raise environment_not_found(env)
-        return _bodies_by_kind(row for row in rows if row.kind is not None)
     try:
-        return _published_bodies(conn)
+        rows = conn.execute(_registered_bodies_query(), {"env": env}).all()
     except ProgrammingError as exc:
         if type(exc.orig).__name__ != "UndefinedTable":
             raise
         raise environment_not_found(env) from None
+    if not any(row.kind is None and row.environment_exists for row in rows):
+        raise environment_not_found(env)
+    return _bodies_by_kind(row for row in rows if row.kind is not None)
 
 
 def _published_bodies(conn: Connection) -> dict[str, dict[str, dict[str, Any]]]:
