@@ -8,19 +8,14 @@ local port, over an SQLite workspace in a temporary folder.
 from __future__ import annotations
 
 import importlib.util
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from formloom.platform.app import build_app
-from formloom.platform.settings import Settings
+from tests.browser.harness import browser_app, serving
 from tests.web.world import publish_world
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,7 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _missing() -> str | None:
@@ -59,36 +53,12 @@ class Server:
     ids: dict[str, int]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("web")
-    settings = Settings(
-        data_dir=folder,
-        database_url=f"sqlite:///{folder / 'formloom.db'}",
-        namespace="browser",
-        password_hashing="fast",
-    )
-    app = build_app(settings, run_worker=False)
+    app = browser_app(tmp_path_factory, "web")
     ids = publish_world(app.state.workspace)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True, name="web-server")
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", ids)
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield Server(url, ids)
 
 
 @pytest.fixture(scope="module")

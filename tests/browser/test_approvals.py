@@ -9,54 +9,24 @@ to ``docs/screenshots/inbox.png`` and ``approval.png``.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
-from formloom.platform.app import build_app
-from formloom.platform.settings import Settings
-from tests.browser.conftest import SCREENSHOTS, Server
+from tests.browser.conftest import Server
+from tests.browser.harness import browser_app, serving, shoot
 from tests.identity import PASSWORD
 from tests.web.test_approval_pages import publish_approvals
 from tests.web.world import ENV
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("approvals")
-    settings = Settings(
-        data_dir=folder,
-        database_url=f"sqlite:///{folder / 'formloom.db'}",
-        namespace="browser",
-        password_hashing="fast",
-    )
-    app = build_app(settings, run_worker=False)
+    app = browser_app(tmp_path_factory, "approvals")
     ids = publish_approvals(app.state.workspace)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True, name="approvals-server")
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{config.port}", ids)
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield Server(url, ids)
 
 
 def sign_in(page: Any, server: Server, login: str) -> None:
@@ -70,11 +40,6 @@ def sign_in(page: Any, server: Server, login: str) -> None:
 def sign_out(page: Any) -> None:
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/app/login**")
-
-
-def shoot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def new_submitted_deal(page: Any, server: Server, title: str) -> str:

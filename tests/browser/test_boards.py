@@ -9,21 +9,15 @@ share the server and run in order: the first moves `Acme` to `won`.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 
 from formloom.platform import records
-from formloom.platform.app import build_app
 from formloom.platform.database import Workspace
-from formloom.platform.settings import Settings
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.harness import SCREENSHOTS, browser_app, serving, shoot
 from tests.identity import PASSWORD, principal_of
 from tests.web.test_boards import publish_board_rules
 from tests.web.world import ENV, publish_world
@@ -46,13 +40,6 @@ class BoardServer:
         return f"{self.url}/app/{ENV}/deal/board"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def _create_deals(workspace: Workspace, rep: int) -> dict[str, int]:
     principal = principal_of(workspace, rep)
     return {
@@ -71,30 +58,13 @@ def _create_deals(workspace: Workspace, rep: int) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def board_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoardServer]:
-    folder = tmp_path_factory.mktemp("boards")
-    settings = Settings(
-        data_dir=folder,
-        database_url=f"sqlite:///{folder / 'formloom.db'}",
-        namespace="browser",
-        password_hashing="fast",
-    )
-    app = build_app(settings, run_worker=False)
+    app = browser_app(tmp_path_factory, "boards")
     workspace = app.state.workspace
     ids = publish_world(workspace)
     publish_board_rules(workspace)
     deals = _create_deals(workspace, ids["rep"])
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True, name="board-server")
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
-    yield BoardServer(f"http://127.0.0.1:{port}", deals)
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield BoardServer(url, deals)
 
 
 def sign_in(page: Any, server: BoardServer) -> None:
@@ -127,8 +97,7 @@ def test_drag_a_card_to_won_and_the_figures_follow(page: Any, board_server: Boar
     assert column(page, "won").locator(".board-total").inner_text() == "Amount total: 1,100"
     assert column(page, "new").locator(".board-count").inner_text() == "2 records"
     assert column(page, "new").locator(".board-total").inner_text() == "Amount total: 50"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "board.png"), full_page=True)
+    shoot(page, "board")
     page.reload()
     assert column(page, "won").locator(".board-card", has_text="Acme").is_visible()
     assert column(page, "new").locator(".board-card", has_text="Acme").count() == 0

@@ -8,17 +8,13 @@ Screenshots go to ``docs/screenshots/related.png`` and ``child-rows.png``.
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
-from formloom.platform.app import build_app
-from formloom.platform.settings import Settings
-from tests.browser.conftest import SCREENSHOTS, Server, _free_port
+from tests.browser.conftest import Server
+from tests.browser.harness import browser_app, serving, shoot
 from tests.identity import PASSWORD
 from tests.web.test_related import publish_crm
 from tests.web.world import ENV
@@ -26,28 +22,10 @@ from tests.web.world import ENV
 
 @pytest.fixture(scope="module")
 def crm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("widgets")
-    settings = Settings(
-        data_dir=folder,
-        database_url=f"sqlite:///{folder / 'formloom.db'}",
-        namespace="widgets",
-        password_hashing="fast",
-    )
-    app = build_app(settings, run_worker=False)
+    app = browser_app(tmp_path_factory, "widgets")
     ids = publish_crm(app.state.workspace)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="on"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True, name="widgets-server")
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{config.port}", ids)
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield Server(url, ids)
 
 
 def sign_in(page: Any, server: Server) -> None:
@@ -56,11 +34,6 @@ def sign_in(page: Any, server: Server) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{server.url}/app/{ENV}/account")
-
-
-def shoot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def save(page: Any, server: Server, entity: str) -> str:

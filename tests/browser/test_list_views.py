@@ -6,19 +6,15 @@ sales rep, so that a filter has something to find. Screenshot: ``list-filters.pn
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from formloom.platform import records
-from formloom.platform.app import build_app
-from formloom.platform.settings import Settings
-from tests.browser.conftest import Server, _free_port
-from tests.browser.test_staff_app import shoot, sign_in
+from tests.browser.conftest import Server
+from tests.browser.harness import browser_app, serving, shoot
+from tests.browser.test_staff_app import sign_in
 from tests.identity import principal_of
 from tests.web.world import ENV, publish_world
 
@@ -32,14 +28,7 @@ DEALS = (
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("lists")
-    settings = Settings(
-        data_dir=folder,
-        database_url=f"sqlite:///{folder / 'formloom.db'}",
-        namespace="browser",
-        password_hashing="fast",
-    )
-    app = build_app(settings, run_worker=False)
+    app = browser_app(tmp_path_factory, "lists")
     workspace = app.state.workspace
     ids = publish_world(workspace)
     rep = principal_of(workspace, ids["rep"])
@@ -51,18 +40,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             payload={"title": title, "amount": amount, "stage": stage},
             principal=rep,
         )
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True, name="lists-server")
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", ids)
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield Server(url, ids)
 
 
 def listed(page: Any) -> set[str]:

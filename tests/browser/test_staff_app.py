@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import SCREENSHOTS, Server
+from tests.browser.conftest import Server
+from tests.browser.harness import shoot
 from tests.identity import PASSWORD
 from tests.web.world import ENV
 
@@ -20,11 +21,6 @@ def sign_in(page: Any, server: Server, login: str = "rep") -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{server.url}/app/{ENV}/deal")
-
-
-def shoot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_sign_in_create_with_an_error_then_fix_it(page: Any, server: Server) -> None:
